@@ -1,0 +1,406 @@
+// Package caddyfedauth implements fed_oidc, a Caddy HTTP handler that
+// lets OIDC access tokens, instead of a shared admin password, reach an
+// OpenFaaS gateway.
+package caddyfedauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(FedOIDC{})
+}
+
+// FedOIDC is the federated gateway handler. It accepts a request only
+// with a valid short-lived OIDC access token from the configured issuer
+// for one of the configured audiences, and only on the OpenFaaS gateway
+// paths it allows: the /system/ API, and with allow_invoke also
+// /function/ and /async-function/. It then replaces the caller's
+// Authorization header with the gateway's own basic-auth credential, so
+// that credential never leaves the cluster. Place it before
+// reverse_proxy to the gateway.
+//
+// Refusals follow RFC 6750: 401 with `WWW-Authenticate: Bearer ...` for
+// a missing or invalid token, 403 (error="insufficient_scope") for a
+// valid token on a path that is not allowed, 400 for a malformed request
+// or an ambiguous path, and 503 with Retry-After while the issuer's keys
+// have never been fetched. The reason goes to the log at debug level and
+// to the metric caddy_fed_oidc_decisions_total.
+//
+// After a successful check these placeholders are set:
+//
+// - `{http.auth.user.id}`: the token's `sub`
+// - `{http.auth.user.iss}`: its `iss`
+// - `{http.auth.user.azp}`: its `azp`
+// - `{http.auth.user.client_id}`: its `client_id`
+// - `{http.auth.user.aud}`: its `aud`, comma-separated
+// - `{http.auth.user.scope}`: its `scope`
+type FedOIDC struct {
+	// The issuer URL, exactly as in the tokens' `iss` claim and the
+	// issuer's discovery document. Must be https, or http on a loopback
+	// address. Required.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Accepted audiences: a token's `aud` must contain one of them.
+	// Required.
+	Audiences []string `json:"audience,omitempty"`
+
+	// Also accept a token whose `azp` (authorized party, the client id)
+	// is one of the audiences, for issuers such as Keycloak that put the
+	// client id there rather than in `aud`. Default: false.
+	AcceptAZP bool `json:"accept_azp,omitempty"`
+
+	// The issuer's JWKS URL. Default: the `jwks_uri` of the issuer's
+	// discovery document, {issuer}/.well-known/openid-configuration.
+	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// A PEM file of CA certificates trusted, in addition to the system
+	// roots, for the issuer's discovery and JWKS endpoints.
+	CABundle string `json:"ca_bundle,omitempty"`
+
+	// Signature algorithms accepted. Only asymmetric algorithms may be
+	// listed. Default: RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384
+	// ES512 EdDSA.
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// Tolerance for clock differences when checking exp, nbf and iat.
+	// At most 5m. Default: 30s.
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// The largest token accepted, in bytes, checked before any parsing.
+	// Default: 16384.
+	MaxTokenSize int `json:"max_token_size,omitempty"`
+
+	// How many verified tokens to remember, so a reused token is not
+	// verified again until it expires. 0 means the default, a negative
+	// value disables the cache. Default: 10000.
+	TokenCacheSize int `json:"token_cache_size,omitempty"`
+
+	// How often the issuer's keys are fetched again. Default: 5m.
+	JWKSRefreshInterval caddy.Duration `json:"jwks_refresh_interval,omitempty"`
+
+	// The least time between two fetches of the keys prompted by tokens
+	// with an unknown `kid`: a key the issuer rotates in is picked up
+	// this fast, while tokens with random kids cannot make more fetches.
+	// Default: 30s.
+	JWKSMinRefreshInterval caddy.Duration `json:"jwks_min_refresh_interval,omitempty"`
+
+	// Also allow function invocations: /function/ and /async-function/.
+	// Default: false, only the /system/ API.
+	AllowInvoke bool `json:"allow_invoke,omitempty"`
+
+	// The gateway's basic-auth credential, added to every request sent
+	// upstream. When absent, the caller's Authorization header is still
+	// removed and nothing replaces it.
+	GatewayBasicAuth *GatewayBasicAuth `json:"gateway_basic_auth,omitempty"`
+
+	// The realm named in WWW-Authenticate challenges. Default: openfaas.
+	Realm string `json:"realm,omitempty"`
+
+	verifier   *verifier
+	rules      pathRules
+	credential *upstreamCredential
+	metrics    *issuerMetrics
+	challenge  challenges
+	cancel     context.CancelFunc
+	logger     *zap.Logger
+}
+
+// Defaults, applied in Provision.
+const (
+	defaultClockSkew          = 30 * time.Second
+	maxClockSkew              = 5 * time.Minute
+	defaultMaxTokenSize       = 16 << 10
+	defaultTokenCacheSize     = 10000
+	defaultJWKSRefresh        = 5 * time.Minute
+	defaultJWKSMinRefresh     = 30 * time.Second
+	defaultCredentialReload   = 10 * time.Second
+	defaultRealm              = "openfaas"
+	minMaxTokenSize           = 256
+	maxMaxTokenSize           = 1 << 20
+	minJWKSMinRefreshInterval = time.Second
+)
+
+// CaddyModule returns the Caddy module information.
+func (FedOIDC) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.fed_oidc",
+		New: func() caddy.Module { return new(FedOIDC) },
+	}
+}
+
+// Provision applies defaults, checks the config, reads the gateway
+// credential and starts fetching the issuer's keys in the background.
+func (f *FedOIDC) Provision(ctx caddy.Context) error {
+	f.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	f.Issuer = repl.ReplaceAll(f.Issuer, "")
+	f.JWKSURL = repl.ReplaceAll(f.JWKSURL, "")
+	f.CABundle = repl.ReplaceAll(f.CABundle, "")
+	if f.Algorithms == nil {
+		f.Algorithms = defaultAlgorithms
+	}
+	if f.ClockSkew == 0 {
+		f.ClockSkew = caddy.Duration(defaultClockSkew)
+	}
+	if f.MaxTokenSize == 0 {
+		f.MaxTokenSize = defaultMaxTokenSize
+	}
+	if f.TokenCacheSize == 0 {
+		f.TokenCacheSize = defaultTokenCacheSize
+	}
+	if f.JWKSRefreshInterval == 0 {
+		f.JWKSRefreshInterval = caddy.Duration(defaultJWKSRefresh)
+	}
+	if f.JWKSMinRefreshInterval == 0 {
+		f.JWKSMinRefreshInterval = caddy.Duration(defaultJWKSMinRefresh)
+	}
+	if f.Realm == "" {
+		f.Realm = defaultRealm
+	}
+	if ga := f.GatewayBasicAuth; ga != nil {
+		ga.UserFile = repl.ReplaceAll(ga.UserFile, "")
+		ga.PasswordFile = repl.ReplaceAll(ga.PasswordFile, "")
+		if ga.ReloadInterval == 0 {
+			ga.ReloadInterval = caddy.Duration(defaultCredentialReload)
+		}
+	}
+	// Check before starting anything, so a bad config starts nothing.
+	if err := f.Validate(); err != nil {
+		return err
+	}
+
+	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	f.metrics = newIssuerMetrics(f.Issuer)
+	f.rules = pathRules{allowInvoke: f.AllowInvoke}
+	f.challenge = newChallenges(f.Realm)
+
+	life, cancel := context.WithCancel(ctx)
+	f.cancel = cancel
+
+	if ga := f.GatewayBasicAuth; ga != nil {
+		f.credential = &upstreamCredential{userFile: ga.UserFile, passwordFile: ga.PasswordFile, logger: f.logger}
+		if err := f.credential.load(); err != nil {
+			return err
+		}
+		go f.credential.watch(life, time.Duration(ga.ReloadInterval))
+	}
+
+	client, err := newHTTPClient(f.CABundle, jwksFetchTimeout)
+	if err != nil {
+		return fmt.Errorf("ca_bundle: %w", err)
+	}
+	algs := make(map[string]jwa.SignatureAlgorithm, len(f.Algorithms))
+	for _, a := range f.Algorithms {
+		algs[a] = supportedAlgorithms[a]
+	}
+	audiences := make(map[string]struct{}, len(f.Audiences))
+	for _, a := range f.Audiences {
+		audiences[a] = struct{}{}
+	}
+	keys := &keySource{
+		life:         life,
+		issuer:       f.Issuer,
+		jwksURL:      f.JWKSURL,
+		client:       client,
+		logger:       f.logger,
+		metrics:      f.metrics,
+		refreshEvery: time.Duration(f.JWKSRefreshInterval),
+		minInterval:  time.Duration(f.JWKSMinRefreshInterval),
+	}
+	f.verifier = &verifier{
+		issuer:    f.Issuer,
+		audiences: audiences,
+		acceptAZP: f.AcceptAZP,
+		algs:      algs,
+		skew:      time.Duration(f.ClockSkew),
+		maxSize:   f.MaxTokenSize,
+		keys:      keys,
+		cache:     newTokenCache(f.TokenCacheSize),
+		metrics:   f.metrics,
+		now:       time.Now,
+	}
+	go keys.run(life)
+	return nil
+}
+
+// Validate checks the configuration; it does no I/O.
+func (f *FedOIDC) Validate() error {
+	if f.Issuer == "" {
+		return errors.New("issuer: required")
+	}
+	if err := checkEndpointURL(f.Issuer); err != nil {
+		return fmt.Errorf("issuer: %w", err)
+	}
+	if f.JWKSURL != "" {
+		if err := checkEndpointURL(f.JWKSURL); err != nil {
+			return fmt.Errorf("jwks_url: %w", err)
+		}
+	}
+	if len(f.Audiences) == 0 {
+		return errors.New("audience: at least one is required")
+	}
+	for i, a := range f.Audiences {
+		if strings.TrimSpace(a) == "" {
+			return fmt.Errorf("audience %d: empty", i)
+		}
+	}
+	if len(f.Algorithms) == 0 {
+		return errors.New("algorithms: at least one is required")
+	}
+	for _, a := range f.Algorithms {
+		if _, ok := supportedAlgorithms[a]; !ok {
+			return fmt.Errorf("algorithms: %q is not an accepted signature algorithm (only asymmetric ones are: RS*, PS*, ES*, EdDSA, Ed25519)", a)
+		}
+	}
+	if d := time.Duration(f.ClockSkew); d < 0 || d > maxClockSkew {
+		return fmt.Errorf("clock_skew: %v is outside 0 to %v", d, maxClockSkew)
+	}
+	if f.MaxTokenSize < minMaxTokenSize || f.MaxTokenSize > maxMaxTokenSize {
+		return fmt.Errorf("max_token_size: %d is outside %d to %d", f.MaxTokenSize, minMaxTokenSize, maxMaxTokenSize)
+	}
+	if d := time.Duration(f.JWKSMinRefreshInterval); d < minJWKSMinRefreshInterval {
+		return fmt.Errorf("jwks_min_refresh_interval: %v is below %v", d, minJWKSMinRefreshInterval)
+	}
+	if f.JWKSRefreshInterval < f.JWKSMinRefreshInterval {
+		return errors.New("jwks_refresh_interval: must not be below jwks_min_refresh_interval")
+	}
+	if strings.ContainsAny(f.Realm, "\"\\") || strings.IndexFunc(f.Realm, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
+		return fmt.Errorf("realm: %q must be printable ASCII without quotes or backslashes", f.Realm)
+	}
+	if ga := f.GatewayBasicAuth; ga != nil {
+		if ga.UserFile == "" || ga.PasswordFile == "" {
+			return errors.New("gateway_basic_auth: user_file and password_file are required")
+		}
+		if ga.ReloadInterval < 0 {
+			return errors.New("gateway_basic_auth: reload_interval must be positive")
+		}
+	}
+	return nil
+}
+
+// checkEndpointURL requires an absolute https URL without query or
+// fragment; plain http only to a loopback host, for local testing.
+func checkEndpointURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("parsing %q: %w", raw, err)
+	}
+	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not have a query, fragment or user info", raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q: plain http is allowed only to a loopback address; use https", raw)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Cleanup stops the key refresh and the credential reload.
+func (f *FedOIDC) Cleanup() error {
+	if f.cancel != nil {
+		f.cancel()
+	}
+	return nil
+}
+
+// ServeHTTP checks the path's form, then the token, then whether the
+// path is allowed, and forwards the request with the gateway credential.
+func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// The path decision is made on the path as it will go upstream; an
+	// ambiguous one is refused before any token work.
+	verdict, pathReason := f.rules.classify(r.URL.EscapedPath())
+	if verdict == pathAmbiguous {
+		return f.deny(w, r, http.StatusBadRequest, outcomeAmbiguousPath, pathReason, nil, nil)
+	}
+
+	token, status, reason := bearerToken(r)
+	if status != 0 {
+		return f.deny(w, r, status, reason, "", nil, nil)
+	}
+	id, err := f.verifier.verify(r.Context(), token)
+	if err != nil {
+		var te *tokenError
+		if errors.As(err, &te) {
+			return f.deny(w, r, http.StatusUnauthorized, te.reason, "", te.id, te.err)
+		}
+		return f.deny(w, r, http.StatusServiceUnavailable, outcomeKeysUnavailable, "", nil, err)
+	}
+	if verdict != pathAllowed {
+		return f.deny(w, r, http.StatusForbidden, outcomePathDenied, pathReason, id, nil)
+	}
+
+	f.metrics.decision(outcomeAllowed)
+	setIdentityPlaceholders(r, id)
+	r.Header.Del("Authorization")
+	if f.credential != nil {
+		r.Header.Set("Authorization", f.credential.value())
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// deny answers a refused request and logs why. The client gets the
+// status and a challenge; the detail, never the token, goes to the log.
+func (f *FedOIDC) deny(w http.ResponseWriter, r *http.Request, status int, outcome, detail string, id *identity, err error) error {
+	f.metrics.decision(outcome)
+	level := zapcore.DebugLevel
+	if status == http.StatusServiceUnavailable {
+		level = zapcore.WarnLevel
+	}
+	if c := f.logger.Check(level, "request refused"); c != nil {
+		fields := []zap.Field{
+			zap.Int("status", status),
+			zap.String("reason", outcome),
+			zap.String("method", r.Method),
+			zap.String("uri", r.RequestURI),
+			zap.String("remote_ip", r.RemoteAddr),
+		}
+		if detail != "" {
+			fields = append(fields, zap.String("path_rule", detail))
+		}
+		if id != nil {
+			fields = append(fields, zap.String("sub", id.Subject), zap.String("azp", id.AuthorizedParty),
+				zap.String("client_id", id.ClientID), zap.String("iss", id.Issuer))
+		}
+		if err != nil {
+			fields = append(fields, zap.Error(err))
+		}
+		c.Write(fields...)
+	}
+	f.challenge.write(w, status, outcome)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*FedOIDC)(nil)
+	_ caddy.Validator             = (*FedOIDC)(nil)
+	_ caddy.CleanerUpper          = (*FedOIDC)(nil)
+	_ caddyhttp.MiddlewareHandler = (*FedOIDC)(nil)
+)

@@ -1,0 +1,100 @@
+package caddyfedauth
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The collectors are process-wide, like reverse_proxy's, and registered
+// again on each config's registry: Caddy makes a new registry per config
+// load, and counters must not restart from zero on every reload.
+var fedMetrics = struct {
+	once         sync.Once
+	decisions    *prometheus.CounterVec
+	jwksFetches  *prometheus.CounterVec
+	tokenCache   *prometheus.CounterVec
+	verifyTiming *prometheus.HistogramVec
+}{}
+
+// outcome labels of caddy_fed_oidc_decisions_total. A fixed set, so the
+// metric's cardinality is bounded whatever a client sends.
+const (
+	outcomeAllowed         = "allowed"
+	outcomeMissingToken    = "missing_token"
+	outcomeBadRequest      = "bad_request"
+	outcomeAmbiguousPath   = "ambiguous_path"
+	outcomePathDenied      = "path_denied"
+	outcomeKeysUnavailable = "keys_unavailable"
+)
+
+func initMetrics(registry *prometheus.Registry) error {
+	const ns, sub = "caddy", "fed_oidc"
+	fedMetrics.once.Do(func() {
+		fedMetrics.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "decisions_total",
+			Help: "Requests decided by fed_oidc, by issuer and outcome (allowed, or the reason for a refusal).",
+		}, []string{"issuer", "outcome"})
+		fedMetrics.jwksFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "jwks_fetches_total",
+			Help: "Discovery and JWKS fetches from the issuer, by result.",
+		}, []string{"issuer", "result"})
+		fedMetrics.tokenCache = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "token_cache_total",
+			Help: "Verified-token cache lookups, by result (hit or miss).",
+		}, []string{"issuer", "result"})
+		fedMetrics.verifyTiming = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: ns, Subsystem: sub, Name: "verify_duration_seconds",
+			Help:    "Time to verify a token not found in the cache (signature and claims).",
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01},
+		}, []string{"issuer"})
+	})
+	if registry == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{
+		fedMetrics.decisions, fedMetrics.jwksFetches, fedMetrics.tokenCache, fedMetrics.verifyTiming,
+	} {
+		// Several fed_oidc handlers in one config share the collectors.
+		if err := registry.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// issuerMetrics holds the per-issuer children, resolved once at provision
+// so the request path does no label lookups.
+type issuerMetrics struct {
+	issuer      string
+	allowed     prometheus.Counter
+	cacheHit    prometheus.Counter
+	cacheMiss   prometheus.Counter
+	verifyTimer prometheus.Observer
+}
+
+func newIssuerMetrics(issuer string) *issuerMetrics {
+	return &issuerMetrics{
+		issuer:      issuer,
+		allowed:     fedMetrics.decisions.WithLabelValues(issuer, outcomeAllowed),
+		cacheHit:    fedMetrics.tokenCache.WithLabelValues(issuer, "hit"),
+		cacheMiss:   fedMetrics.tokenCache.WithLabelValues(issuer, "miss"),
+		verifyTimer: fedMetrics.verifyTiming.WithLabelValues(issuer),
+	}
+}
+
+func (m *issuerMetrics) decision(outcome string) {
+	if outcome == outcomeAllowed {
+		m.allowed.Inc()
+		return
+	}
+	fedMetrics.decisions.WithLabelValues(m.issuer, outcome).Inc()
+}
+
+func (m *issuerMetrics) fetch(result string) {
+	fedMetrics.jwksFetches.WithLabelValues(m.issuer, result).Inc()
+}

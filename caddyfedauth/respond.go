@@ -1,0 +1,117 @@
+package caddyfedauth
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// retryAfterSeconds is what a client is told to wait while the issuer's
+// keys are unavailable; the key fetch retries on a shorter backoff.
+const retryAfterSeconds = "5"
+
+// challenges are the WWW-Authenticate values (RFC 6750 §3), built once.
+// Descriptions are fixed text: nothing from the request is echoed.
+type challenges struct {
+	missing, invalid, expired, forbidden, badRequest string
+}
+
+func newChallenges(realm string) challenges {
+	base := `Bearer realm="` + realm + `"`
+	return challenges{
+		// No error code when the request carried no bearer token (§3.1).
+		missing:    base,
+		invalid:    base + `, error="invalid_token", error_description="the access token is invalid"`,
+		expired:    base + `, error="invalid_token", error_description="the access token expired"`,
+		forbidden:  base + `, error="insufficient_scope", error_description="the access token does not allow this request"`,
+		badRequest: base + `, error="invalid_request"`,
+	}
+}
+
+// write sends the refusal: status, challenge and a one-line body.
+func (c challenges) write(w http.ResponseWriter, status int, outcome string) {
+	h := w.Header()
+	switch status {
+	case http.StatusUnauthorized:
+		switch outcome {
+		case outcomeMissingToken:
+			h.Set("WWW-Authenticate", c.missing)
+		case reasonExpired:
+			h.Set("WWW-Authenticate", c.expired)
+		default:
+			h.Set("WWW-Authenticate", c.invalid)
+		}
+	case http.StatusForbidden:
+		h.Set("WWW-Authenticate", c.forbidden)
+	case http.StatusBadRequest:
+		h.Set("WWW-Authenticate", c.badRequest)
+	case http.StatusServiceUnavailable:
+		h.Set("Retry-After", retryAfterSeconds)
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(http.StatusText(status) + "\n"))
+}
+
+// bearerToken extracts the token from the one Authorization header
+// (RFC 6750 §2.1). Tokens in the query string or cookies are never read.
+// On failure it returns the status and outcome to answer with.
+func bearerToken(r *http.Request) (string, int, string) {
+	vals := r.Header.Values("Authorization")
+	if len(vals) == 0 {
+		return "", http.StatusUnauthorized, outcomeMissingToken
+	}
+	if len(vals) > 1 {
+		return "", http.StatusBadRequest, outcomeBadRequest
+	}
+	scheme, token, _ := strings.Cut(vals[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		// Basic or another scheme: no bearer token was offered.
+		return "", http.StatusUnauthorized, outcomeMissingToken
+	}
+	if !isToken68(token) {
+		return "", http.StatusBadRequest, outcomeBadRequest
+	}
+	return token, 0, ""
+}
+
+// isToken68 reports whether s is the b64token of RFC 6750 §2.1.
+func isToken68(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// Placeholders set for handlers after fed_oidc; the names follow Caddy's
+// authentication handler so that its log fields and configs keep working.
+const userPlaceholderPrefix = "http.auth.user."
+
+func setIdentityPlaceholders(r *http.Request, id *identity) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	repl.Set(userPlaceholderPrefix+"id", id.Subject)
+	repl.Set(userPlaceholderPrefix+"iss", id.Issuer)
+	repl.Set(userPlaceholderPrefix+"azp", id.AuthorizedParty)
+	repl.Set(userPlaceholderPrefix+"client_id", id.ClientID)
+	repl.Set(userPlaceholderPrefix+"aud", id.audienceList)
+	repl.Set(userPlaceholderPrefix+"scope", id.Scope)
+}
