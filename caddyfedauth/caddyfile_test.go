@@ -1,0 +1,102 @@
+package caddyfedauth
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// TestCaddyfileAdapt runs testdata/caddyfile_adapt/*.caddyfiletest: a
+// Caddyfile, a line of dashes, then the JSON it adapts to or a substring
+// of the error it must fail with.
+func TestCaddyfileAdapt(t *testing.T) {
+	files, err := filepath.Glob("testdata/caddyfile_adapt/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no adapt tests found: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			caddyfile, expected, ok := strings.Cut(string(data), "----------")
+			if !ok {
+				t.Fatal("no ---------- separator")
+			}
+			caddyfile, expected = strings.TrimSpace(caddyfile)+"\n", strings.TrimSpace(expected)
+			if strings.HasPrefix(expected, "{") {
+				if !caddytest.CompareAdapt(t, file, caddyfile, "caddyfile", expected) {
+					t.Error("adapted JSON differs")
+				}
+				return
+			}
+			_, _, err = caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+			if err == nil || !strings.Contains(err.Error(), expected) {
+				t.Errorf("got error %v, want one containing %q", err, expected)
+			}
+		})
+	}
+}
+
+// TestValidate is what `caddy validate` does: adapt, then provision and
+// validate every module. A bad config fails with the field named.
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	user, pass := filepath.Join(dir, "user"), filepath.Join(dir, "pass")
+	_ = os.WriteFile(user, []byte("admin\n"), 0o600)
+	_ = os.WriteFile(pass, []byte("secret\n"), 0o600)
+	for _, tc := range []struct {
+		name, body, errHas string
+	}{
+		{"valid", `issuer https://idp.example.com
+			audience a
+			gateway_basic_auth ` + user + ` ` + pass, ""},
+		{"valid loopback http issuer", "issuer http://127.0.0.1:9999\naudience a", ""},
+		{"missing issuer", "audience a", "issuer: required"},
+		{"missing audience", "issuer https://idp.example.com", "audience: at least one is required"},
+		{"unparsable issuer", "issuer https://idp.example.com/%zz\naudience a", "issuer: parsing"},
+		{"relative issuer", "issuer idp.example.com\naudience a", "issuer: \"idp.example.com\" is not an absolute http(s) URL"},
+		{"plain http issuer", "issuer http://idp.example.com\naudience a", "issuer: \"http://idp.example.com\": plain http is allowed only to a loopback address"},
+		{"issuer with query", "issuer https://idp.example.com/?x=1\naudience a", "issuer: \"https://idp.example.com/?x=1\" must not have a query"},
+		{"bad jwks_url", "issuer https://idp.example.com\naudience a\njwks_url ftp://x", "jwks_url:"},
+		{"HMAC algorithm", "issuer https://idp.example.com\naudience a\nalgorithms RS256 HS256", `algorithms: "HS256" is not an accepted signature algorithm`},
+		{"alg none", "issuer https://idp.example.com\naudience a\nalgorithms none", `algorithms: "none" is not an accepted`},
+		{"clock skew too large", "issuer https://idp.example.com\naudience a\nclock_skew 1h", "clock_skew:"},
+		{"token size too small", "issuer https://idp.example.com\naudience a\nmax_token_size 10", "max_token_size:"},
+		{"unreadable user file", "issuer https://idp.example.com\naudience a\ngateway_basic_auth " + filepath.Join(dir, "nope") + " " + pass, "gateway_basic_auth user_file: open " + filepath.Join(dir, "nope")},
+		{"unreadable password file", "issuer https://idp.example.com\naudience a\ngateway_basic_auth " + user + " " + filepath.Join(dir, "nope"), "gateway_basic_auth password_file: open"},
+		{"unreadable CA bundle", "issuer https://idp.example.com\naudience a\nca_bundle " + filepath.Join(dir, "ca.pem"), "ca_bundle:"},
+		{"realm with a quote", "issuer https://idp.example.com\naudience a\nrealm a\"b", "realm:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			caddyfile := ":8443 {\n\tfed_oidc {\n" + tc.body + "\n\t}\n\treverse_proxy 127.0.0.1:1\n}\n"
+			adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			var cfg caddy.Config
+			if err := json.Unmarshal(adapted, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			err = caddy.Validate(&cfg)
+			if tc.errHas == "" {
+				if err != nil {
+					t.Errorf("valid config refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("got %v, want an error containing %q", err, tc.errHas)
+			}
+		})
+	}
+}
