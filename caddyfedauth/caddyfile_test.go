@@ -100,3 +100,18 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// The shipped example must keep adapting as the module changes.
+func TestCaddyfileExampleAdapts(t *testing.T) {
+	data, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(data, nil)
+	if err != nil {
+		t.Fatalf("Caddyfile.example: %v", err)
+	}
+	if !strings.Contains(string(out), `"handler":"fed_oidc"`) {
+		t.Error("Caddyfile.example has no fed_oidc handler")
+	}
+}

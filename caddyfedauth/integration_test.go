@@ -109,9 +109,9 @@ func TestHandlerInCaddy(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, host, method, path, auth string
-		extraAuth                       string // a second Authorization header
-		status                          int
-		challenge                       string // substring of WWW-Authenticate
+		extraAuth                      string // a second Authorization header
+		status                         int
+		challenge                      string // substring of WWW-Authenticate
 	}{
 		{name: "valid token on the system API", path: "/system/functions", auth: "Bearer " + good, status: 200},
 		{name: "bearer scheme is case-insensitive", path: "/system/info", auth: "bearer " + good, status: 200},

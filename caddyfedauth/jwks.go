@@ -23,10 +23,10 @@ import (
 )
 
 const (
-	maxJWKSSize     = 1 << 20
-	minRSABits      = 2048
-	initialBackoff  = 500 * time.Millisecond
-	maxBackoff      = 30 * time.Second
+	maxJWKSSize      = 1 << 20
+	minRSABits       = 2048
+	initialBackoff   = 500 * time.Millisecond
+	maxBackoff       = 30 * time.Second
 	jwksFetchTimeout = 10 * time.Second
 )
 

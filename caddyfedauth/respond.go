@@ -99,19 +99,24 @@ func isToken68(s string) bool {
 	return true
 }
 
-// Placeholders set for handlers after fed_oidc; the names follow Caddy's
-// authentication handler so that its log fields and configs keep working.
-const userPlaceholderPrefix = "http.auth.user."
+// identityPlaceholders are set for the handlers after fed_oidc, in the
+// order of identity.placeholders. The names follow Caddy's authentication
+// handler, so its access-log user_id and existing configs keep working.
+var identityPlaceholders = [...]string{
+	"http.auth.user.id",
+	"http.auth.user.iss",
+	"http.auth.user.azp",
+	"http.auth.user.client_id",
+	"http.auth.user.aud",
+	"http.auth.user.scope",
+}
 
 func setIdentityPlaceholders(r *http.Request, id *identity) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set(userPlaceholderPrefix+"id", id.Subject)
-	repl.Set(userPlaceholderPrefix+"iss", id.Issuer)
-	repl.Set(userPlaceholderPrefix+"azp", id.AuthorizedParty)
-	repl.Set(userPlaceholderPrefix+"client_id", id.ClientID)
-	repl.Set(userPlaceholderPrefix+"aud", id.audienceList)
-	repl.Set(userPlaceholderPrefix+"scope", id.Scope)
+	for i, name := range identityPlaceholders {
+		repl.Set(name, id.placeholders[i])
+	}
 }

@@ -39,7 +39,7 @@ type identity struct {
 	Audience        []string
 	Scope           string
 	Expiry          time.Time
-	audienceList    string // Audience joined with commas, for placeholders
+	placeholders    [len(identityPlaceholders)]any // boxed once, set on every request
 }
 
 // tokenError is a refusal of a token. reason is a fixed label for logs
@@ -246,7 +246,8 @@ func (v *verifier) checkClaims(payload []byte, now time.Time) (*identity, error)
 	if s, ok := c.Scope.(string); ok {
 		id.Scope = s
 	}
-	id.audienceList = strings.Join(c.Audience, ",")
+	id.placeholders = [...]any{id.Subject, id.Issuer, id.AuthorizedParty, id.ClientID,
+		strings.Join(c.Audience, ","), id.Scope}
 	fail := func(reason string, err error) error {
 		return &tokenError{reason: reason, err: err, id: id}
 	}

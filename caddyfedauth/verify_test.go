@@ -167,7 +167,7 @@ func TestVerifyTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 		if id.Subject != "client-123" || id.Issuer != ti.URL() || id.AuthorizedParty != "client-123" ||
-			id.ClientID != "client-123" || id.Scope != "openid" || id.audienceList != aud+",x" {
+			id.ClientID != "client-123" || id.Scope != "openid" || id.placeholders[4] != aud+",x" {
 			t.Errorf("identity = %+v", id)
 		}
 	})

@@ -1,0 +1,326 @@
+package caddyfedauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+const (
+	// clientSecretEnv holds the client secret when no file is given;
+	// a flag value would be visible to other users in ps.
+	clientSecretEnv = "FED_OIDC_CLIENT_SECRET"
+
+	authMethodBasic = "client_secret_basic"
+	authMethodPost  = "client_secret_post"
+
+	// maxTokenResponseBytes bounds the token endpoint's response; it
+	// holds a token or an error, never anything large.
+	maxTokenResponseBytes = 1 << 20
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "fed-oidc",
+		Usage: "token --client-id <id> (--issuer <url> | --token-url <url>)",
+		Short: "Tools for the fed_oidc federated gateway",
+		Long: `
+Tools for clients of an OpenFaaS gateway protected by the fed_oidc handler.
+
+The token subcommand obtains an access token from the identity provider
+with the OAuth 2.0 client-credentials grant and prints it, for use with
+faas-cli or curl. See 'caddy fed-oidc token --help'.`,
+		CobraFunc: func(cmd *cobra.Command) {
+			tokenCmd := &cobra.Command{
+				Use:   "token --client-id <id> (--issuer <url> | --token-url <url>)",
+				Short: "Obtains an access token with the client-credentials grant",
+				Long: `
+Performs the OAuth 2.0 client-credentials grant (RFC 6749 §4.4) and
+prints only the access token, followed by a newline, on stdout.
+
+The token endpoint is found through OpenID Connect discovery of --issuer,
+or given directly with --token-url; exactly one of the two is required.
+Client credentials are sent over https, or over http only to a loopback
+address.
+
+The client secret is read from --client-secret-file (one trailing newline
+is removed, as Kubernetes secrets often have one) or, failing that, from
+the ` + clientSecretEnv + ` environment variable. It is never accepted as a
+flag value, which would be visible to other users in the process list.
+
+--audience (as used by Auth0), --resource (RFC 8707; may be repeated) and
+--scope (space-separated) are sent only when given.
+
+--auth-method selects how the client authenticates: client_secret_basic
+(HTTP Basic, the default) or client_secret_post (credentials in the body).
+
+--ca-bundle adds the certificates of a PEM file to the system roots, for
+an identity provider behind a private CA.
+
+--output json prints the whole token response instead of just the token,
+for inspection.`,
+				Example: `  $ export ` + clientSecretEnv + `=...
+  $ faas-cli list -g https://gateway.example.com \
+      --token "$(caddy fed-oidc token --issuer https://idp.example.com --client-id ci)"`,
+				Args: cobra.NoArgs,
+			}
+			tokenCmd.Flags().String("issuer", "", "OpenID Provider issuer URL, used to discover the token endpoint")
+			tokenCmd.Flags().String("token-url", "", "Token endpoint URL, instead of discovering it from --issuer")
+			tokenCmd.Flags().String("client-id", "", "OAuth client ID (required)")
+			tokenCmd.Flags().String("client-secret-file", "", "File holding the client secret (default: $"+clientSecretEnv+")")
+			tokenCmd.Flags().String("audience", "", "Audience of the requested token")
+			tokenCmd.Flags().StringArray("resource", nil, "Resource indicator (RFC 8707); may be repeated")
+			tokenCmd.Flags().String("scope", "", "Space-separated scopes to request")
+			tokenCmd.Flags().String("auth-method", authMethodBasic, "Client authentication method: client_secret_basic or client_secret_post")
+			tokenCmd.Flags().String("ca-bundle", "", "PEM file of CA certificates to trust in addition to the system roots")
+			tokenCmd.Flags().Duration("timeout", defaultHTTPTimeout, "Time limit for the whole exchange")
+			tokenCmd.Flags().StringP("output", "o", "token", "Output format: token or json")
+			// the command func writes to the command's output so that callers
+			// (and tests) can redirect it with SetOut
+			tokenCmd.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
+				return cmdFedOIDCToken(fl, tokenCmd.OutOrStdout())
+			})
+			cmd.AddCommand(tokenCmd)
+		},
+	})
+}
+
+func cmdFedOIDCToken(fl caddycmd.Flags, out io.Writer) (int, error) {
+	issuer := fl.String("issuer")
+	tokenURL := fl.String("token-url")
+	secretFile := fl.String("client-secret-file")
+	output := fl.String("output")
+	timeout := fl.Duration("timeout")
+	resources, err := fl.GetStringArray("resource")
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("reading --resource: %w", err)
+	}
+
+	treq := tokenRequest{
+		ClientID:   fl.String("client-id"),
+		AuthMethod: fl.String("auth-method"),
+		Audience:   fl.String("audience"),
+		Resources:  resources,
+		Scope:      fl.String("scope"),
+	}
+
+	// validate everything before touching the network
+	switch {
+	case issuer == "" && tokenURL == "":
+		return caddy.ExitCodeFailedStartup, errors.New("one of --issuer or --token-url is required")
+	case issuer != "" && tokenURL != "":
+		// refuse rather than pick one: a silently ignored flag hides mistakes
+		return caddy.ExitCodeFailedStartup, errors.New("--issuer and --token-url are mutually exclusive")
+	}
+	if treq.ClientID == "" {
+		return caddy.ExitCodeFailedStartup, errors.New("--client-id is required")
+	}
+	if treq.AuthMethod != authMethodBasic && treq.AuthMethod != authMethodPost {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("unsupported --auth-method %q: want %s or %s", treq.AuthMethod, authMethodBasic, authMethodPost)
+	}
+	if output != "token" && output != "json" {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("unsupported --output %q: want token or json", output)
+	}
+	if timeout <= 0 {
+		return caddy.ExitCodeFailedStartup, errors.New("--timeout must be positive")
+	}
+	treq.ClientSecret, err = loadClientSecret(secretFile)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+
+	client, err := newHTTPClient(fl.String("ca-bundle"), timeout)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	if issuer != "" {
+		meta, err := fetchDiscovery(ctx, client, issuer)
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, err
+		}
+		if meta.TokenEndpoint == "" {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("discovery document of %s has no token_endpoint; use --token-url", issuer)
+		}
+		tokenURL = meta.TokenEndpoint
+	}
+
+	tresp, err := requestClientCredentialsToken(ctx, client, tokenURL, treq)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
+	}
+
+	if output == "json" {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, tresp.Raw, "", "\t"); err != nil {
+			return caddy.ExitCodeFailedStartup, fmt.Errorf("formatting token response: %w", err)
+		}
+		buf.WriteByte('\n')
+		_, err = buf.WriteTo(out)
+	} else {
+		_, err = fmt.Fprintln(out, tresp.AccessToken)
+	}
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("writing output: %w", err)
+	}
+	return caddy.ExitCodeSuccess, nil
+}
+
+// loadClientSecret returns the secret from path if given, else from the
+// environment; an explicit flag wins over the ambient environment.
+func loadClientSecret(path string) (string, error) {
+	if path == "" {
+		secret := os.Getenv(clientSecretEnv)
+		if secret == "" {
+			return "", fmt.Errorf("no client secret: use --client-secret-file or set %s", clientSecretEnv)
+		}
+		return secret, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading client secret: %w", err)
+	}
+	// only one line ending: a secret could legitimately end in whitespace
+	secret := strings.TrimSuffix(string(b), "\n")
+	secret = strings.TrimSuffix(secret, "\r")
+	if secret == "" {
+		return "", fmt.Errorf("client secret file %s is empty", path)
+	}
+	return secret, nil
+}
+
+// tokenRequest is a client-credentials grant request.
+type tokenRequest struct {
+	ClientID     string
+	ClientSecret string
+	AuthMethod   string   // authMethodBasic (default if empty) or authMethodPost
+	Audience     string   // sent only if non-empty
+	Resources    []string // RFC 8707 resource indicators
+	Scope        string   // space-separated; sent only if non-empty
+}
+
+// tokenResponse is a successful token response (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+
+	// Raw is the response body as received.
+	Raw json.RawMessage `json:"-"`
+}
+
+// tokenErrorResponse is an error response (RFC 6749 §5.2).
+type tokenErrorResponse struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// requestClientCredentialsToken performs the client-credentials grant
+// (RFC 6749 §4.4) against tokenURL. Credentials are sent only over https
+// or to a loopback address over http. A successful response must carry
+// an access token of type Bearer, the only kind fed_oidc accepts; a
+// missing token_type is refused too, since RFC 6749 §5.1 requires it.
+func requestClientCredentialsToken(ctx context.Context, client *http.Client, tokenURL string, treq tokenRequest) (*tokenResponse, error) {
+	u, err := url.Parse(tokenURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing token URL: %w", err)
+	}
+	if err := checkMetadataURL(tokenURL, isLoopback(u.Hostname())); err != nil {
+		return nil, fmt.Errorf("token URL: %w", err)
+	}
+
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if treq.Scope != "" {
+		form.Set("scope", treq.Scope)
+	}
+	if treq.Audience != "" {
+		form.Set("audience", treq.Audience)
+	}
+	for _, r := range treq.Resources {
+		form.Add("resource", r)
+	}
+	switch treq.AuthMethod {
+	case authMethodBasic, "":
+	case authMethodPost:
+		form.Set("client_id", treq.ClientID)
+		form.Set("client_secret", treq.ClientSecret)
+	default:
+		return nil, fmt.Errorf("unsupported client authentication method %q", treq.AuthMethod)
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("creating token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if treq.AuthMethod != authMethodPost {
+		// RFC 6749 §2.3.1: form-urlencode both before Base64, which
+		// SetBasicAuth alone does not; matters for ':' in the client ID
+		req.SetBasicAuth(url.QueryEscape(treq.ClientID), url.QueryEscape(treq.ClientSecret))
+	}
+
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("requesting token: %w", err)
+	}
+	defer resp.Body.Close()
+
+	body, err := readLimited(resp.Body, maxTokenResponseBytes)
+	if err != nil {
+		return nil, fmt.Errorf("reading token response (%s): %w", resp.Status, err)
+	}
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, tokenEndpointError(resp.Status, body, treq.ClientSecret)
+	}
+
+	tresp := &tokenResponse{Raw: body}
+	if err := json.Unmarshal(body, tresp); err != nil {
+		// the error from encoding/json does not quote the body, which holds the token
+		return nil, fmt.Errorf("decoding token response: %w", err)
+	}
+	if tresp.AccessToken == "" {
+		return nil, errors.New("token response has no access_token")
+	}
+	if !strings.EqualFold(tresp.TokenType, "Bearer") {
+		return nil, fmt.Errorf("token response has token_type %q, want Bearer", tresp.TokenType)
+	}
+	return tresp, nil
+}
+
+// tokenEndpointError describes a failed token request by its status and
+// OAuth error, if the body has one. The server's text is scrubbed of the
+// secret, in case the server echoes the request, and quoted, so it cannot
+// inject terminal control sequences.
+func tokenEndpointError(status string, body []byte, secret string) error {
+	var oauthErr tokenErrorResponse
+	if json.Unmarshal(body, &oauthErr) != nil || oauthErr.Error == "" {
+		return fmt.Errorf("requesting token: unexpected status %s", status)
+	}
+	scrub := func(s string) string {
+		if secret == "" {
+			return s
+		}
+		s = strings.ReplaceAll(s, secret, "[REDACTED]")
+		return strings.ReplaceAll(s, url.QueryEscape(secret), "[REDACTED]")
+	}
+	if oauthErr.ErrorDescription == "" {
+		return fmt.Errorf("requesting token: %s: %q", status, scrub(oauthErr.Error))
+	}
+	return fmt.Errorf("requesting token: %s: %q: %q", status, scrub(oauthErr.Error), scrub(oauthErr.ErrorDescription))
+}

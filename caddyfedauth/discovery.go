@@ -1,0 +1,210 @@
+package caddyfedauth
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+const (
+	// defaultHTTPTimeout bounds each request to the IdP when the
+	// caller does not choose a timeout.
+	defaultHTTPTimeout = 10 * time.Second
+
+	// maxDiscoveryBytes bounds the discovery document; real ones
+	// are a few KiB, so this only stops a misbehaving server.
+	maxDiscoveryBytes = 1 << 20
+
+	// maxRedirects bounds the (same-origin) redirects we follow.
+	maxRedirects = 5
+)
+
+// providerMetadata is the part of an OpenID Provider's discovery document we use.
+type providerMetadata struct {
+	Issuer        string `json:"issuer"`
+	JWKSURI       string `json:"jwks_uri"`
+	TokenEndpoint string `json:"token_endpoint"`
+}
+
+// newHTTPClient returns the client used for discovery, JWKS and token
+// requests. Each request is bounded by timeout (defaultHTTPTimeout if
+// timeout is not positive) and uses TLS 1.2 or newer.
+//
+// Redirects are followed only within the origin (scheme, host and port)
+// of the original request: the issuer check and the client secret must
+// not be carried to another server by a redirect.
+//
+// If caBundle is a path to a PEM file, its certificates are trusted in
+// addition to the system roots, so a private CA works without losing
+// the public ones (e.g. a public IdP next to an internal one).
+func newHTTPClient(caBundle string, timeout time.Duration) (*http.Client, error) {
+	if timeout <= 0 {
+		timeout = defaultHTTPTimeout
+	}
+
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caBundle != "" {
+		pemData, err := os.ReadFile(caBundle)
+		if err != nil {
+			// the *PathError already names the file
+			return nil, fmt.Errorf("reading CA bundle: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			// no system roots (e.g. a scratch container): the bundle alone
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("loading CA bundle %s: no PEM certificates found", caBundle)
+		}
+		tlsConfig.RootCAs = pool
+	}
+
+	// cloning keeps the default dialer timeouts and proxy-from-environment
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+
+	return &http.Client{
+		Transport:     transport,
+		Timeout:       timeout,
+		CheckRedirect: checkSameOriginRedirect,
+	}, nil
+}
+
+// checkSameOriginRedirect is an http.Client CheckRedirect func that
+// follows redirects only within the origin of the first request.
+func checkSameOriginRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if from, to := urlOrigin(via[0].URL), urlOrigin(req.URL); from != to {
+		return fmt.Errorf("refusing redirect from %s to %s: different origin", from, to)
+	}
+	return nil
+}
+
+// urlOrigin returns u's scheme://host:port with the default port made
+// explicit, so that https://a and https://a:443 compare equal.
+func urlOrigin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+// fetchDiscovery fetches the OpenID Provider's discovery document for
+// issuer (OpenID Connect Discovery 1.0 §4) and validates the fields we
+// rely on: the document's issuer must equal the configured one exactly
+// (§4.3), since it is what tokens' "iss" is checked against, and the
+// endpoints must be absolute https URLs, or http ones when the issuer
+// itself is http (e.g. a loopback IdP in tests).
+func fetchDiscovery(ctx context.Context, client *http.Client, issuer string) (*providerMetadata, error) {
+	issuerURL, err := url.Parse(issuer)
+	if err != nil {
+		return nil, fmt.Errorf("parsing issuer: %w", err)
+	}
+	if (issuerURL.Scheme != "https" && issuerURL.Scheme != "http") || issuerURL.Host == "" {
+		return nil, fmt.Errorf("issuer %q is not an absolute http(s) URL", issuer)
+	}
+	if issuerURL.RawQuery != "" || issuerURL.Fragment != "" {
+		return nil, fmt.Errorf("issuer %q must not have a query or fragment", issuer)
+	}
+	allowHTTP := issuerURL.Scheme == "http"
+
+	// §4: any trailing slash is removed before appending the well-known path
+	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, docURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("creating discovery request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching discovery document: %w", err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching discovery document %s: unexpected status %s", docURL, resp.Status)
+	}
+	body, err := readLimited(resp.Body, maxDiscoveryBytes)
+	if err != nil {
+		return nil, fmt.Errorf("reading discovery document %s: %w", docURL, err)
+	}
+
+	var meta providerMetadata
+	if err := json.Unmarshal(body, &meta); err != nil {
+		return nil, fmt.Errorf("decoding discovery document %s: %w", docURL, err)
+	}
+	if meta.Issuer != issuer {
+		return nil, fmt.Errorf("discovery document %s: issuer %q does not match configured issuer %q", docURL, meta.Issuer, issuer)
+	}
+	if meta.JWKSURI == "" {
+		return nil, fmt.Errorf("discovery document %s: missing jwks_uri", docURL)
+	}
+	if err := checkMetadataURL(meta.JWKSURI, allowHTTP); err != nil {
+		return nil, fmt.Errorf("discovery document %s: jwks_uri: %w", docURL, err)
+	}
+	// token_endpoint is optional in discovery; validate it only if present
+	if meta.TokenEndpoint != "" {
+		if err := checkMetadataURL(meta.TokenEndpoint, allowHTTP); err != nil {
+			return nil, fmt.Errorf("discovery document %s: token_endpoint: %w", docURL, err)
+		}
+	}
+
+	return &meta, nil
+}
+
+// checkMetadataURL ensures raw is an absolute https URL, or http if allowHTTP.
+func checkMetadataURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.Host == "" || !u.IsAbs() {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP:
+	default:
+		return fmt.Errorf("%q must use https", raw)
+	}
+	return nil
+}
+
+// errBodyTooLarge is wrapped by readLimited's error when the limit is exceeded.
+var errBodyTooLarge = errors.New("body too large")
+
+// readLimited reads r to EOF, failing rather than truncating once more
+// than limit bytes arrive: a cut-off document would otherwise surface
+// later as a confusing decoding error.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
+	}
+	return b, nil
+}
