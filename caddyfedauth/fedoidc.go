@@ -29,8 +29,8 @@ func init() {
 // with a valid short-lived OIDC access token from the configured issuer
 // for one of the configured audiences, and only on the OpenFaaS gateway
 // paths it allows: the /system/ API, and with allow_invoke also
-// /function/ and /async-function/. It then replaces the caller's
-// Authorization header with the gateway's own basic-auth credential, so
+// /function/ and /async-function/. It then removes the caller's token and,
+// on the /system/ API, sets the gateway's own basic-auth credential, so
 // that credential never leaves the cluster. Place it before
 // reverse_proxy to the gateway.
 //
@@ -103,9 +103,10 @@ type FedOIDC struct {
 	// Default: false, only the /system/ API.
 	AllowInvoke bool `json:"allow_invoke,omitempty"`
 
-	// The gateway's basic-auth credential, added to every request sent
-	// upstream. When absent, the caller's Authorization header is still
-	// removed and nothing replaces it.
+	// The gateway's basic-auth credential, sent upstream on /system/ API
+	// requests in place of the caller's token. Never on function
+	// invocations: the gateway passes their headers on to the function.
+	// The caller's Authorization header is always removed.
 	GatewayBasicAuth *GatewayBasicAuth `json:"gateway_basic_auth,omitempty"`
 
 	// The realm named in WWW-Authenticate challenges. Default: openfaas.
@@ -358,8 +359,11 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	f.metrics.decision(outcomeAllowed)
 	setIdentityPlaceholders(r, id)
+	// The caller's token stops here. The gateway's credential goes only
+	// to its /system/ API: on /function/ the gateway passes headers on
+	// to the function, which must never see the admin credential.
 	r.Header.Del("Authorization")
-	if f.credential != nil {
+	if f.credential != nil && isSystemAPI(r.URL.EscapedPath()) {
 		r.Header.Set("Authorization", f.credential.value())
 	}
 	return next.ServeHTTP(w, r)

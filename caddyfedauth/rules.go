@@ -1,5 +1,7 @@
 package caddyfedauth
 
+import "strings"
+
 // The OpenFaaS gateway routes with gorilla/mux built by a plain
 // mux.NewRouter(): no UseEncodedPath and no SkipClean (gateway/main.go).
 // So it matches its routes against the decoded r.URL.Path, and answers a
@@ -221,4 +223,10 @@ func pathUnhex(c byte) byte {
 		return c - 'A' + 10
 	}
 	return c - '0'
+}
+
+// isSystemAPI reports whether an allowed path is on the gateway's /system/
+// API, the only part that needs the gateway's credential.
+func isSystemAPI(allowedPath string) bool {
+	return strings.HasPrefix(allowedPath, "/system/")
 }

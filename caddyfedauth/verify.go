@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -174,6 +175,11 @@ func parseHeader(enc string) (joseHeader, error) {
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	if err != nil {
 		return h, fmt.Errorf("header encoding: %w", err)
+	}
+	// JSON parsers differ on invalid UTF-8 (encoding/json substitutes
+	// U+FFFD, jwx keeps the bytes); RFC 7515 requires UTF-8 anyway.
+	if !utf8.Valid(raw) {
+		return h, errors.New("header is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
