@@ -123,7 +123,7 @@ func TestHandlerInCaddy(t *testing.T) {
 		{name: "expired token", path: "/system/functions", auth: "Bearer " + ti.token(t, key, expired), status: 401, challenge: `error="invalid_token", error_description="the access token expired"`},
 		{name: "token for another audience", path: "/system/functions", auth: "Bearer " + ti.token(t, key, ti.claims("fed-gw.tenant2")), status: 401, challenge: `error="invalid_token"`},
 		{name: "garbage token", path: "/system/functions", auth: "Bearer abc.def.ghi", status: 401, challenge: `error="invalid_token"`},
-		{name: "bearer without token", path: "/system/functions", auth: "Bearer ", status: 400, challenge: `error="invalid_request"`},
+		{name: "bearer without token (faas-cli without --token)", path: "/system/functions", auth: "Bearer ", status: 401, challenge: `Bearer realm="openfaas"`},
 		{name: "token with spaces", path: "/system/functions", auth: "Bearer a b", status: 400, challenge: `error="invalid_request"`},
 		{name: "two Authorization headers (which one would upstream read?)", path: "/system/functions", auth: "Bearer " + good, extraAuth: gatewayCred, status: 400},
 		{name: "function invocation without allow_invoke", path: "/function/hello", auth: "Bearer " + good, status: 403, challenge: `error="insufficient_scope"`},

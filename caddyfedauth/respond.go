@@ -72,6 +72,10 @@ func bearerToken(r *http.Request) (string, int, string) {
 		// Basic or another scheme: no bearer token was offered.
 		return "", http.StatusUnauthorized, outcomeMissingToken
 	}
+	if token == "" {
+		// faas-cli sends "Bearer " when it has no token: offered nothing.
+		return "", http.StatusUnauthorized, outcomeMissingToken
+	}
 	if !isToken68(token) {
 		return "", http.StatusBadRequest, outcomeBadRequest
 	}

@@ -1,0 +1,343 @@
+// Package e2e runs the federated gateway end to end on 127.0.0.1: the
+// real oidc-provider IdP (idp/), the real OpenFaaS gateway and faas-cli
+// (tools/), an in-memory OpenFaaS provider, and our Caddy. The end-to-end
+// tests and the demo (demo/) share it.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Stack is one run of every component, each on its own loopback port.
+type Stack struct {
+	Bin  string // faas-cli, gateway, fakeprovider and caddy
+	Dir  string // scratch: secrets, Caddyfile, logs, faas-cli HOME
+	Logf func(format string, args ...any)
+
+	IdPURL      string // the issuer
+	GatewayURL  string // the OpenFaaS gateway itself (in-cluster)
+	ProviderURL string
+	SecureURL   string // fed_oidc over HTTPS (Caddy's internal CA), /system/ only
+	InvokeURL   string // fed_oidc with allow_invoke, plain HTTP
+	AdminURL    string // Caddy's admin endpoint, with /metrics
+
+	GatewayPassword string
+
+	mu    sync.Mutex
+	procs []*exec.Cmd
+}
+
+// Clients of the IdP (e2e/idp/server.mjs defaults).
+const (
+	KeycloakClient = "fed-gw-tenant1" // token aud = the client id
+	OtherClient    = "fed-gw-tenant2" // a client for another tenant
+	Auth0Client    = "provider-app"   // token aud = the requested audience
+	Audience       = "fed-gw.tenant1" // the Auth0-style API identifier
+)
+
+// New lays out the scratch directory and picks ports; nothing runs yet.
+func New(bin, dir string, logf func(string, ...any)) (*Stack, error) {
+	s := &Stack{Bin: bin, Dir: dir, Logf: logf}
+	ports, err := freePorts(7)
+	if err != nil {
+		return nil, err
+	}
+	s.IdPURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	s.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	s.ProviderURL = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
+	s.SecureURL = fmt.Sprintf("https://127.0.0.1:%d", ports[4])
+	s.InvokeURL = fmt.Sprintf("http://127.0.0.1:%d", ports[5])
+	s.AdminURL = fmt.Sprintf("http://127.0.0.1:%d", ports[6])
+
+	pw := make([]byte, 16)
+	_, _ = rand.Read(pw)
+	s.GatewayPassword = hex.EncodeToString(pw)
+	secrets := filepath.Join(dir, "gateway-secrets")
+	if err := os.MkdirAll(secrets, 0o700); err != nil {
+		return nil, err
+	}
+	// Kubernetes secrets usually end in a newline; both sides trim it.
+	for name, v := range map[string]string{"basic-auth-user": "admin\n", "basic-auth-password": s.GatewayPassword + "\n"} {
+		if err := os.WriteFile(filepath.Join(secrets, name), []byte(v), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	for name, v := range map[string]string{KeycloakClient: "fed-gw-tenant1-secret", OtherClient: "fed-gw-tenant2-secret", Auth0Client: "provider-app-secret"} {
+		if err := os.WriteFile(s.secretFile(name), []byte(v+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stack) secretFile(client string) string {
+	return filepath.Join(s.Dir, client+".secret")
+}
+
+func port(u string) string { return u[strings.LastIndexByte(u, ':')+1:] }
+
+// Caddyfile is the config our Caddy runs: two sites in front of the one
+// gateway, as a provider would run two customers' gateways.
+func (s *Stack) Caddyfile() string {
+	secrets := filepath.Join(s.Dir, "gateway-secrets")
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%[1]s
+	skip_install_trust
+	metrics
+	storage file_system %[2]s
+}
+
+https://127.0.0.1:%[3]s {
+	bind 127.0.0.1
+	tls internal
+	fed_oidc {
+		issuer %[4]s
+		audience %[5]s %[6]s
+		gateway_basic_auth %[7]s/basic-auth-user %[7]s/basic-auth-password
+	}
+	reverse_proxy %[8]s
+}
+
+http://127.0.0.1:%[9]s {
+	bind 127.0.0.1
+	fed_oidc {
+		issuer %[4]s
+		audience %[5]s %[6]s
+		allow_invoke
+		gateway_basic_auth %[7]s/basic-auth-user %[7]s/basic-auth-password
+	}
+	reverse_proxy %[8]s
+}
+`, port(s.AdminURL), filepath.Join(s.Dir, "caddy-data"), port(s.SecureURL), s.IdPURL, KeycloakClient, Audience,
+		secrets, s.GatewayURL, port(s.InvokeURL))
+}
+
+// StartCaddy starts our Caddy. It does not wait for the issuer: Caddy
+// must come up while the issuer is unreachable.
+func (s *Stack) StartCaddy(ctx context.Context) error {
+	cf := filepath.Join(s.Dir, "Caddyfile")
+	if err := os.WriteFile(cf, []byte(s.Caddyfile()), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command(filepath.Join(s.Bin, "caddy"), "run", "--config", cf, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.Dir, "home"), "XDG_DATA_HOME="+filepath.Join(s.Dir, "caddy-data"))
+	if err := s.start(cmd, "caddy"); err != nil {
+		return err
+	}
+	return waitUntil(ctx, "caddy admin", func() bool { return httpStatus(s.AdminURL+"/config/") == 200 })
+}
+
+// StartIdP starts the oidc-provider issuer and waits for its ready line.
+func (s *Stack) StartIdP(ctx context.Context) error {
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("node", "server.mjs")
+	cmd.Dir = filepath.Join(filepath.Dir(file), "idp")
+	cmd.Env = append(os.Environ(), "IDP_PORT="+port(s.IdPURL), "IDP_HOST=127.0.0.1")
+	if err := s.start(cmd, "idp"); err != nil {
+		return err
+	}
+	return waitUntil(ctx, "the IdP", func() bool {
+		return httpStatus(s.IdPURL+"/.well-known/openid-configuration") == 200
+	})
+}
+
+// StartGateway starts the in-memory provider and the real gateway in
+// front of it, with basic auth on.
+func (s *Stack) StartGateway(ctx context.Context) error {
+	prov := exec.Command(filepath.Join(s.Bin, "fakeprovider"), "-addr", strings.TrimPrefix(s.ProviderURL, "http://"))
+	if err := s.start(prov, "provider"); err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, "the provider", func() bool { return httpStatus(s.ProviderURL+"/healthz") == 200 }); err != nil {
+		return err
+	}
+	gwDir := filepath.Join(s.Dir, "gateway")
+	if err := os.MkdirAll(gwDir, 0o700); err != nil {
+		return err
+	}
+	gw := exec.Command(filepath.Join(s.Bin, "gateway"))
+	gw.Dir = gwDir
+	metricsPort, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	gw.Env = append(os.Environ(),
+		"basic_auth=true",
+		"secret_mount_path="+filepath.Join(s.Dir, "gateway-secrets"),
+		"functions_provider_url="+s.ProviderURL+"/",
+		"faas_prometheus_host=127.0.0.1",
+		"faas_prometheus_port="+port(s.ProviderURL),
+		"E2E_GATEWAY_ADDR=127.0.0.1:"+port(s.GatewayURL),
+		fmt.Sprintf("E2E_GATEWAY_METRICS_ADDR=127.0.0.1:%d", metricsPort[0]),
+	)
+	if err := s.start(gw, "gateway"); err != nil {
+		return err
+	}
+	return waitUntil(ctx, "the gateway", func() bool { return httpStatus(s.GatewayURL+"/healthz") == 200 })
+}
+
+// Token runs `caddy fed-oidc token` for a client, with extra flags.
+func (s *Stack) Token(client string, extra ...string) (string, error) {
+	args := append([]string{"fed-oidc", "token", "--issuer", s.IdPURL, "--client-id", client,
+		"--client-secret-file", s.secretFile(client)}, extra...)
+	out, err := s.Run("caddy", "", args...)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// Run runs a binary from Bin with faas-cli's HOME kept empty of stored
+// credentials (stored basic auth would silently win over --token), and
+// returns its combined output.
+func (s *Stack) Run(name, stdin string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(s.Bin, name), args...)
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.Dir, "home"))
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (s *Stack) start(cmd *exec.Cmd, name string) error {
+	logFile, err := os.Create(filepath.Join(s.Dir, name+".log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	s.mu.Lock()
+	s.procs = append(s.procs, cmd)
+	s.mu.Unlock()
+	return nil
+}
+
+// Log returns the tail of a component's log, for failure messages.
+func (s *Stack) Log(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, name+".log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// Stop ends every process, newest first.
+func (s *Stack) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		p := s.procs[i]
+		_ = p.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = p.Process.Kill()
+			<-done
+		}
+	}
+	s.procs = nil
+}
+
+// HTTPClient returns a client that trusts Caddy's internal CA, which
+// issued the certificate of SecureURL; it exists once Caddy has started.
+func (s *Stack) HTTPClient() (*http.Client, error) {
+	pem, err := os.ReadFile(filepath.Join(s.Dir, "caddy-data", "pki", "authorities", "local", "root.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("reading Caddy's internal CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("no certificate in Caddy's internal CA file")
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}, nil
+}
+
+var plainClient = &http.Client{Timeout: 10 * time.Second}
+
+func httpStatus(url string) int {
+	resp, err := plainClient.Get(url)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitUntil(ctx context.Context, what string, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Metric returns the value of one sample line of Caddy's /metrics whose
+// text starts with prefix, or an error if there is none.
+func (s *Stack) Metric(prefix string) (string, error) {
+	resp, err := plainClient.Get(s.AdminURL + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, prefix) {
+			return line[strings.LastIndexByte(line, ' ')+1:], nil
+		}
+	}
+	return "", errors.New("no metric " + prefix)
+}
