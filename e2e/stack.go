@@ -56,6 +56,10 @@ const (
 
 // New lays out the scratch directory and picks ports; nothing runs yet.
 func New(bin, dir string, logf func(string, ...any)) (*Stack, error) {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
 	s := &Stack{Bin: bin, Dir: dir, Logf: logf}
 	ports, err := freePorts(7)
 	if err != nil {
