@@ -12,10 +12,13 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,7 +87,11 @@ func testSigner(t testing.TB, kind string) crypto.Signer {
 	return k
 }
 
-func newTestIssuer(t testing.TB) *testIssuer {
+func newTestIssuer(t testing.TB) *testIssuer { return startTestIssuer(t, false) }
+
+// startTestIssuer starts the issuer, over HTTPS with httptest's own
+// certificate when tlsServer is set.
+func startTestIssuer(t testing.TB, tlsServer bool) *testIssuer {
 	t.Helper()
 	ti := &testIssuer{}
 	mux := http.NewServeMux()
@@ -111,9 +118,24 @@ func newTestIssuer(t testing.TB) *testIssuer {
 		w.Header().Set("Content-Type", "application/jwk-set+json")
 		_, _ = w.Write(ti.jwks(t))
 	})
-	ti.srv = httptest.NewServer(mux)
+	if tlsServer {
+		ti.srv = httptest.NewTLSServer(mux)
+	} else {
+		ti.srv = httptest.NewServer(mux)
+	}
 	t.Cleanup(ti.srv.Close)
 	return ti
+}
+
+// caBundle writes the TLS issuer's certificate to a PEM file.
+func (ti *testIssuer) caBundle(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ti.srv.Certificate().Raw})
+	if err := os.WriteFile(p, block, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (ti *testIssuer) URL() string { return ti.srv.URL }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestKeysStartWhileIssuerDown(t *testing.T) {
@@ -122,5 +123,34 @@ func TestParseKeySet(t *testing.T) {
 				t.Errorf("got %d keys, want %d", len(ks.all), tc.keys)
 			}
 		})
+	}
+}
+
+func TestCABundle(t *testing.T) {
+	ti := startTestIssuer(t, true)
+	k := ti.addKey(t, "k1", "ES256", "p256")
+	tok := ti.token(t, k, ti.claims("fed-gw.tenant1"))
+
+	// The issuer's certificate chains to no system root: without the
+	// bundle, no keys are ever fetched.
+	ti.down.Store(true) // provisionHandler must not wait for keys
+	without := provisionHandler(t, ti, "")
+	ti.down.Store(false)
+	ks := without.verifier.keys
+	waitFor(t, "a completed fetch attempt", func() bool {
+		ks.mu.Lock()
+		defer ks.mu.Unlock()
+		return !ks.lastAttempt.IsZero() && ks.pending == nil
+	})
+	if ti.discHits.Load() != 0 {
+		t.Error("discovery was served over an untrusted TLS connection")
+	}
+	if got := reasonOf(verifyOnce(without, tok)); got != outcomeKeysUnavailable {
+		t.Errorf("without ca_bundle: got %s, want %s", got, outcomeKeysUnavailable)
+	}
+
+	with := provisionHandler(t, ti, fmt.Sprintf(`,"ca_bundle":%q`, ti.caBundle(t)))
+	if err := verifyOnce(with, tok); err != nil {
+		t.Errorf("with ca_bundle: %v", err)
 	}
 }
