@@ -282,8 +282,14 @@ func (p *provider) namespace(ns string) (string, bool) {
 	return ns, false
 }
 
-func (p *provider) nsFromQuery(w http.ResponseWriter, r *http.Request) (string, bool) {
-	ns, ok := p.namespace(r.URL.Query().Get("namespace"))
+// resolveNamespace picks the request's namespace: the one given in its
+// body, else the query's, else the default. It answers 400 itself for a
+// namespace the provider does not serve.
+func (p *provider) resolveNamespace(w http.ResponseWriter, r *http.Request, given string) (string, bool) {
+	if given == "" {
+		given = r.URL.Query().Get("namespace")
+	}
+	ns, ok := p.namespace(given)
 	if !ok {
 		http.Error(w, fmt.Sprintf("namespace %q is not allowed", ns), http.StatusBadRequest)
 	}
@@ -291,7 +297,7 @@ func (p *provider) nsFromQuery(w http.ResponseWriter, r *http.Request) (string, 
 }
 
 func (p *provider) list(w http.ResponseWriter, r *http.Request) {
-	ns, ok := p.nsFromQuery(w, r)
+	ns, ok := p.resolveNamespace(w, r, "")
 	if !ok {
 		return
 	}
@@ -343,9 +349,8 @@ func (p *provider) deploy(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ns, ok := p.namespace(reqNS)
+	ns, ok := p.resolveNamespace(w, r, reqNS)
 	if !ok {
-		http.Error(w, fmt.Sprintf("namespace %q is not allowed", ns), http.StatusBadRequest)
 		return
 	}
 	p.mu.Lock()
@@ -364,9 +369,8 @@ func (p *provider) update(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ns, ok := p.namespace(reqNS)
+	ns, ok := p.resolveNamespace(w, r, reqNS)
 	if !ok {
-		http.Error(w, fmt.Sprintf("namespace %q is not allowed", ns), http.StatusBadRequest)
 		return
 	}
 	p.mu.Lock()
@@ -387,13 +391,8 @@ func (p *provider) deleteFn(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "functionName is required", http.StatusBadRequest)
 		return
 	}
-	reqNS := req.Namespace
-	if reqNS == "" {
-		reqNS = r.URL.Query().Get("namespace")
-	}
-	ns, ok := p.namespace(reqNS)
+	ns, ok := p.resolveNamespace(w, r, req.Namespace)
 	if !ok {
-		http.Error(w, fmt.Sprintf("namespace %q is not allowed", ns), http.StatusBadRequest)
 		return
 	}
 	p.mu.Lock()
@@ -408,7 +407,7 @@ func (p *provider) deleteFn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *provider) status(w http.ResponseWriter, r *http.Request) {
-	ns, ok := p.nsFromQuery(w, r)
+	ns, ok := p.resolveNamespace(w, r, "")
 	if !ok {
 		return
 	}
@@ -433,13 +432,8 @@ func (p *provider) scale(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid scale request", http.StatusBadRequest)
 		return
 	}
-	reqNS := req.Namespace
-	if reqNS == "" {
-		reqNS = r.URL.Query().Get("namespace")
-	}
-	ns, ok := p.namespace(reqNS)
+	ns, ok := p.resolveNamespace(w, r, req.Namespace)
 	if !ok {
-		http.Error(w, fmt.Sprintf("namespace %q is not allowed", ns), http.StatusBadRequest)
 		return
 	}
 	name := mux.Vars(r)["name"]
@@ -465,7 +459,7 @@ func info(w http.ResponseWriter, _ *http.Request) {
 
 func (p *provider) secretsHandler(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
-		ns, ok := p.nsFromQuery(w, r)
+		ns, ok := p.resolveNamespace(w, r, "")
 		if !ok {
 			return
 		}
@@ -485,13 +479,8 @@ func (p *provider) secretsHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "secret name is required", http.StatusBadRequest)
 		return
 	}
-	reqNS := s.Namespace
-	if reqNS == "" {
-		reqNS = r.URL.Query().Get("namespace")
-	}
-	ns, ok := p.namespace(reqNS)
+	ns, ok := p.resolveNamespace(w, r, s.Namespace)
 	if !ok {
-		http.Error(w, fmt.Sprintf("namespace %q is not allowed", ns), http.StatusBadRequest)
 		return
 	}
 	s.Namespace = ns
