@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,7 +154,7 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	f.JWKSURL = repl.ReplaceAll(f.JWKSURL, "")
 	f.CABundle = repl.ReplaceAll(f.CABundle, "")
 	if f.Algorithms == nil {
-		f.Algorithms = defaultAlgorithms
+		f.Algorithms = slices.Clone(defaultAlgorithms)
 	}
 	if f.ClockSkew == 0 {
 		f.ClockSkew = caddy.Duration(defaultClockSkew)
@@ -382,7 +383,8 @@ func (f *FedOIDC) deny(w http.ResponseWriter, r *http.Request, status int, outco
 			zap.Int("status", status),
 			zap.String("reason", outcome),
 			zap.String("method", r.Method),
-			zap.String("uri", r.RequestURI),
+			// The path only: a client may wrongly put its token in the query.
+			zap.String("path", r.URL.EscapedPath()),
 			zap.String("remote_ip", r.RemoteAddr),
 		}
 		if detail != "" {

@@ -33,9 +33,11 @@ type tokenCache struct {
 	lastSweep time.Time
 }
 
-func newTokenCache(max int) *tokenCache {
-	return &tokenCache{entries: make(map[tokenKey]cachedToken, min(max, 1024)), max: max}
+func newTokenCache(bound int) *tokenCache {
+	return &tokenCache{entries: make(map[tokenKey]cachedToken, clamp(bound, 0, 1024)), max: bound}
 }
+
+func clamp(v, lo, hi int) int { return min(max(v, lo), hi) }
 
 func (c *tokenCache) get(k tokenKey, now time.Time) (cachedToken, bool) {
 	c.mu.RLock()
