@@ -96,7 +96,7 @@ func run(bin string, keep bool) error {
 	cmdline("curl", s.SecureURL+"/system/functions")
 	fmt.Printf("   %d  WWW-Authenticate: %s\n", code, challenge)
 	expect(code == 401, "no token: 401")
-	out, err = faas(s, "", append([]string{"list"}, tls...)...)
+	_, err = faas(s, "", append([]string{"list"}, tls...)...)
 	expect(err != nil, "faas-cli list without --token fails")
 	other, err := s.Token(e2e.OtherClient)
 	if err != nil {
