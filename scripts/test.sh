@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/build.sh bin
+# The xcaddy build users make must keep working.
+scripts/xcaddy-build.sh bin/caddy-xcaddy
 export FEDAUTH_E2E_BIN=$PWD/bin
 
 go test -count=1 -race ./...
@@ -19,6 +21,3 @@ done
 # The benchmarks run once, briefly, so they keep compiling and passing;
 # scripts/bench.sh runs them for real.
 go test -run '^$' -bench . -benchtime 100x ./caddyfedauth/
-
-# The xcaddy build users make must keep working.
-scripts/xcaddy-build.sh bin/caddy-xcaddy
