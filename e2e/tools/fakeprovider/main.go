@@ -311,7 +311,9 @@ func (p *provider) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func readDeployment(w http.ResponseWriter, r *http.Request) (*types.FunctionDeployment, string, bool) {
+// readDeployment decodes a deploy or update request and resolves its
+// namespace, answering 400 itself when either is bad.
+func (p *provider) readDeployment(w http.ResponseWriter, r *http.Request) (*types.FunctionDeployment, string, bool) {
 	var req types.FunctionDeployment
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		http.Error(w, "invalid deployment: "+err.Error(), http.StatusBadRequest)
@@ -321,7 +323,8 @@ func readDeployment(w http.ResponseWriter, r *http.Request) (*types.FunctionDepl
 		http.Error(w, "service and image are required", http.StatusBadRequest)
 		return nil, "", false
 	}
-	return &req, req.Namespace, true
+	ns, ok := p.resolveNamespace(w, r, req.Namespace)
+	return &req, ns, ok
 }
 
 func statusFrom(req *types.FunctionDeployment, ns string, created time.Time) types.FunctionStatus {
@@ -345,11 +348,7 @@ func statusFrom(req *types.FunctionDeployment, ns string, created time.Time) typ
 }
 
 func (p *provider) deploy(w http.ResponseWriter, r *http.Request) {
-	req, reqNS, ok := readDeployment(w, r)
-	if !ok {
-		return
-	}
-	ns, ok := p.resolveNamespace(w, r, reqNS)
+	req, ns, ok := p.readDeployment(w, r)
 	if !ok {
 		return
 	}
@@ -365,11 +364,7 @@ func (p *provider) deploy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *provider) update(w http.ResponseWriter, r *http.Request) {
-	req, reqNS, ok := readDeployment(w, r)
-	if !ok {
-		return
-	}
-	ns, ok := p.resolveNamespace(w, r, reqNS)
+	req, ns, ok := p.readDeployment(w, r)
 	if !ok {
 		return
 	}
