@@ -6,25 +6,39 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("fed_oidc", parseCaddyfile)
+	httpcaddyfile.RegisterDirective("fed_oidc", parseCaddyfile)
 	// Plugins are not in Caddy's default order; this spares users a
 	// global `order` option. After basic_auth, before reverse_proxy.
 	httpcaddyfile.RegisterDirectiveOrder("fed_oidc", httpcaddyfile.After, "basic_auth")
 }
 
-func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+// parseCaddyfile is RegisterHandlerDirective's wrapper minus the matcher:
+// requests a matcher did not select would skip authentication, so one is
+// refused. Route other traffic with handle blocks instead.
+func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	if matcherSet != nil {
+		return nil, h.Errf("fed_oidc takes no request matcher: requests it did not match would skip authentication; use handle blocks to route other traffic")
+	}
 	var f FedOIDC
-	err := f.UnmarshalCaddyfile(h.Dispenser)
-	return &f, err
+	if err := f.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	return h.NewRoute(nil, &f), nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
-//	fed_oidc [<matcher>] {
+//	fed_oidc {
 //		issuer <url>
 //		audience <audience...>
 //		accept_azp
