@@ -191,17 +191,12 @@ func loadClientSecret(path string) (string, error) {
 		}
 		return secret, nil
 	}
-	b, err := os.ReadFile(path)
+	// the same reading as the gateway's credential: one line ending trimmed
+	b, err := readSecretFile(path)
 	if err != nil {
 		return "", fmt.Errorf("reading client secret: %w", err)
 	}
-	// only one line ending: a secret could legitimately end in whitespace
-	secret := strings.TrimSuffix(string(b), "\n")
-	secret = strings.TrimSuffix(secret, "\r")
-	if secret == "" {
-		return "", fmt.Errorf("client secret file %s is empty", path)
-	}
-	return secret, nil
+	return string(b), nil
 }
 
 // tokenRequest is a client-credentials grant request.

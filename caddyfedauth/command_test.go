@@ -280,11 +280,11 @@ func TestLoadClientSecret(t *testing.T) {
 		{name: "file with newline", file: "s3cret\n", want: "s3cret"},
 		{name: "file with CRLF", file: "s3cret\r\n", want: "s3cret"},
 		{name: "file without newline", file: "s3cret", want: "s3cret"},
-		{name: "only one newline trimmed", file: "s3cret\n\n", want: "s3cret\n"},
+		{name: "a second line break is refused, not kept", file: "s3cret\n\n", wantErr: "line break"},
 		{name: "spaces kept", file: " s3cret \n", want: " s3cret "},
 		{name: "file wins over env", file: "from-file\n", env: "from-env", want: "from-file"},
 		{name: "env", env: "from-env\n", want: "from-env\n"},
-		{name: "empty file", file: "\n", wantErr: "is empty"},
+		{name: "empty file", file: "\n", wantErr: "empty"},
 		{name: "neither", wantErr: clientSecretEnv},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
