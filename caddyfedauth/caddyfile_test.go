@@ -1,6 +1,7 @@
 package caddyfedauth
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -113,5 +114,24 @@ func TestCaddyfileExampleAdapts(t *testing.T) {
 	}
 	if !strings.Contains(string(out), `"handler":"fed_oidc"`) {
 		t.Error("Caddyfile.example has no fed_oidc handler")
+	}
+}
+
+// Environment placeholders are expanded before the config is checked.
+func TestEnvPlaceholders(t *testing.T) {
+	t.Setenv("FEDAUTH_TEST_ISSUER", "https://idp.example.com/realms/x")
+	t.Setenv("FEDAUTH_TEST_AUD", "fed-gw.tenant7")
+	f := FedOIDC{Issuer: "{env.FEDAUTH_TEST_ISSUER}", Audiences: []string{"{env.FEDAUTH_TEST_AUD}"}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := f.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Cleanup()
+	if f.Issuer != "https://idp.example.com/realms/x" || f.Audiences[0] != "fed-gw.tenant7" {
+		t.Errorf("placeholders not expanded: issuer %q, audience %q", f.Issuer, f.Audiences)
+	}
+	if _, ok := f.verifier.audiences["fed-gw.tenant7"]; !ok {
+		t.Error("the verifier does not use the expanded audience")
 	}
 }

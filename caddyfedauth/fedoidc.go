@@ -50,6 +50,10 @@ func init() {
 // - `{http.auth.user.client_id}`: its `client_id`
 // - `{http.auth.user.aud}`: its `aud`, comma-separated
 // - `{http.auth.user.scope}`: its `scope`
+//
+// Global placeholders such as `{env.ISSUER}` are expanded once, at
+// provisioning, in issuer, audience, jwks_url, ca_bundle and the
+// gateway_basic_auth file names.
 type FedOIDC struct {
 	// The issuer URL, exactly as in the tokens' `iss` claim and the
 	// issuer's discovery document. Must be https, or http on a loopback
@@ -153,6 +157,9 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	f.Issuer = repl.ReplaceAll(f.Issuer, "")
 	f.JWKSURL = repl.ReplaceAll(f.JWKSURL, "")
 	f.CABundle = repl.ReplaceAll(f.CABundle, "")
+	for i, a := range f.Audiences {
+		f.Audiences[i] = repl.ReplaceAll(a, "")
+	}
 	if f.Algorithms == nil {
 		f.Algorithms = slices.Clone(defaultAlgorithms)
 	}
