@@ -42,7 +42,8 @@ Tools for clients of an OpenFaaS gateway protected by the fed_oidc handler.
 
 The token subcommand obtains an access token from the identity provider
 with the OAuth 2.0 client-credentials grant and prints it, for use with
-faas-cli or curl. See 'caddy fed-oidc token --help'.`,
+faas-cli or curl. See 'caddy fed-oidc token --help'. The version
+subcommand prints the module's version.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			tokenCmd := &cobra.Command{
 				Use:   "token --client-id <id> (--issuer <url> | --token-url <url>)",
@@ -94,6 +95,16 @@ for inspection.`,
 				return cmdFedOIDCToken(fl, tokenCmd.OutOrStdout())
 			})
 			cmd.AddCommand(tokenCmd)
+			versionCmd := &cobra.Command{
+				Use:   "version",
+				Short: "Prints the version of the fed_oidc module",
+				Args:  cobra.NoArgs,
+			}
+			versionCmd.RunE = caddycmd.WrapCommandFuncForCobra(func(caddycmd.Flags) (int, error) {
+				_, err := fmt.Fprintln(versionCmd.OutOrStdout(), "fed_oidc", Version)
+				return caddy.ExitCodeSuccess, err
+			})
+			cmd.AddCommand(versionCmd)
 		},
 	})
 }
