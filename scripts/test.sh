@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Runs every test: unit and in-process Caddy tests (with the race
-# detector), short fuzz runs, and the end-to-end tests against the built
-# binaries (our Caddy, the real oidc-provider, OpenFaaS gateway and
-# faas-cli). Needs Go and Node/npm; everything else it builds or installs.
+# Runs every test: the image's xcaddy build for amd64 and arm64, the Helm
+# chart tests, unit and in-process Caddy tests (with the race detector),
+# short fuzz runs, and the end-to-end tests against the built binaries
+# (our Caddy, the real oidc-provider, OpenFaaS gateway and faas-cli).
+# Needs Go and Node/npm; everything else it builds or installs.
 # FUZZTIME (default 15s) sets the length of each fuzz run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/build.sh bin
-# The xcaddy build users make must keep working.
-scripts/xcaddy-build.sh bin/caddy-xcaddy
+# The image's build command (Dockerfile), for both architectures it ships.
+for arch in amd64 arm64; do
+	CGO_ENABLED=0 GOOS=linux GOARCH=$arch scripts/xcaddy-build.sh "bin/caddy-linux-$arch"
+done
+# The Helm chart and plain manifests (helm lint, strict decoding, the
+# rendered Caddyfile adapted and validated by our binary).
+k8s/test.sh
 export FEDAUTH_E2E_BIN=$PWD/bin
 
 go test -count=1 -race ./...
