@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: the image's xcaddy build for amd64 and arm64, the Helm
-# chart tests, unit and in-process Caddy tests (with the race detector),
+# chart tests, the manifests against a real kube-apiserver, unit and in-process Caddy tests (with the race detector),
 # short fuzz runs, and the end-to-end tests against the built binaries
 # (our Caddy, the real oidc-provider, OpenFaaS gateway and faas-cli).
 # Needs Go and Node/npm; everything else it builds or installs.
@@ -16,6 +16,10 @@ done
 # The Helm chart and plain manifests (helm lint, strict decoding, the
 # rendered Caddyfile adapted and validated by our binary).
 k8s/test.sh
+# The rendered manifests against a real kube-apiserver (with etcd, no
+# kubelet): strict field validation, and Pod Security "restricted" admits
+# a pod from the Deployment's template with no warning.
+k8s/apiserver/run.sh
 export FEDAUTH_E2E_BIN=$PWD/bin
 
 go test -count=1 -race ./...
