@@ -116,17 +116,10 @@ func urlOrigin(u *url.URL) string {
 // endpoints must be absolute https URLs, or http ones when the issuer
 // itself is http (e.g. a loopback IdP in tests).
 func fetchDiscovery(ctx context.Context, client *http.Client, issuer string) (*providerMetadata, error) {
-	issuerURL, err := url.Parse(issuer)
-	if err != nil {
-		return nil, fmt.Errorf("parsing issuer: %w", err)
+	if err := checkEndpointURL(issuer); err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
 	}
-	if (issuerURL.Scheme != "https" && issuerURL.Scheme != "http") || issuerURL.Host == "" {
-		return nil, fmt.Errorf("issuer %q is not an absolute http(s) URL", issuer)
-	}
-	if issuerURL.RawQuery != "" || issuerURL.Fragment != "" {
-		return nil, fmt.Errorf("issuer %q must not have a query or fragment", issuer)
-	}
-	allowHTTP := issuerURL.Scheme == "http"
+	allowHTTP := strings.HasPrefix(issuer, "http:")
 
 	// §4: any trailing slash is removed before appending the well-known path
 	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
@@ -207,4 +200,31 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: more than %d bytes", errBodyTooLarge, limit)
 	}
 	return b, nil
+}
+
+// checkEndpointURL requires an absolute https URL without query or
+// fragment; plain http only to a loopback host, for local testing.
+func checkEndpointURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("parsing %q: %w", raw, err)
+	}
+	if u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not have a query, fragment or user info", raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q: plain http is allowed only to a loopback address; use https", raw)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
