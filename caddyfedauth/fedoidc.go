@@ -315,7 +315,8 @@ func (f *FedOIDC) Cleanup() error {
 func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// The path decision is made on the path as it will go upstream; an
 	// ambiguous one is refused before any token work.
-	verdict, pathReason := f.rules.classify(r.URL.EscapedPath())
+	upstreamPath := r.URL.EscapedPath()
+	verdict, pathReason := f.rules.classify(upstreamPath)
 	if verdict == pathAmbiguous {
 		return f.deny(w, r, http.StatusBadRequest, outcomeAmbiguousPath, pathReason, nil, nil)
 	}
@@ -342,7 +343,7 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// to its /system/ API: on /function/ the gateway passes headers on
 	// to the function, which must never see the admin credential.
 	r.Header.Del("Authorization")
-	if f.credential != nil && isSystemAPI(r.URL.EscapedPath()) {
+	if f.credential != nil && isSystemAPI(upstreamPath) {
 		r.Header.Set("Authorization", f.credential.value())
 	}
 	return next.ServeHTTP(w, r)

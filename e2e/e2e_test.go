@@ -20,7 +20,7 @@ func TestEndToEnd(t *testing.T) {
 	if bin == "" {
 		t.Skip("FEDAUTH_E2E_BIN is not set; scripts/test.sh builds the stack and runs this test")
 	}
-	s, err := New(bin, t.TempDir(), t.Logf)
+	s, err := New(bin, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,12 +29,12 @@ import (
 
 // Stack is one run of every component, each on its own loopback port.
 type Stack struct {
-	Bin  string // faas-cli, gateway, fakeprovider and caddy
-	Dir  string // scratch: secrets, Caddyfile, logs, faas-cli HOME
-	Logf func(format string, args ...any)
+	Bin string // faas-cli, gateway, fakeprovider and caddy
+	Dir string // scratch: secrets, Caddyfile, logs, faas-cli HOME
 
 	IdPURL      string // the issuer
 	GatewayURL  string // the OpenFaaS gateway itself (in-cluster)
+	gatewayMeta string // the gateway's own metrics listener (host:port)
 	ProviderURL string
 	SecureURL   string // fed_oidc over HTTPS (Caddy's internal CA), /system/ only
 	InvokeURL   string // fed_oidc with allow_invoke, plain HTTP
@@ -55,18 +55,19 @@ const (
 )
 
 // New lays out the scratch directory and picks ports; nothing runs yet.
-func New(bin, dir string, logf func(string, ...any)) (*Stack, error) {
+func New(bin, dir string) (*Stack, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Bin: bin, Dir: dir, Logf: logf}
-	ports, err := freePorts(7)
+	s := &Stack{Bin: bin, Dir: dir}
+	ports, err := FreePorts(7)
 	if err != nil {
 		return nil, err
 	}
 	s.IdPURL = fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	s.GatewayURL = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	s.gatewayMeta = fmt.Sprintf("127.0.0.1:%d", ports[2])
 	s.ProviderURL = fmt.Sprintf("http://127.0.0.1:%d", ports[3])
 	s.SecureURL = fmt.Sprintf("https://127.0.0.1:%d", ports[4])
 	s.InvokeURL = fmt.Sprintf("http://127.0.0.1:%d", ports[5])
@@ -183,10 +184,6 @@ func (s *Stack) StartGateway(ctx context.Context) error {
 	}
 	gw := exec.Command(filepath.Join(s.Bin, "gateway"))
 	gw.Dir = gwDir
-	metricsPort, err := freePorts(1)
-	if err != nil {
-		return err
-	}
 	gw.Env = append(os.Environ(),
 		"basic_auth=true",
 		"secret_mount_path="+filepath.Join(s.Dir, "gateway-secrets"),
@@ -194,7 +191,7 @@ func (s *Stack) StartGateway(ctx context.Context) error {
 		"faas_prometheus_host=127.0.0.1",
 		"faas_prometheus_port="+port(s.ProviderURL),
 		"E2E_GATEWAY_ADDR=127.0.0.1:"+port(s.GatewayURL),
-		fmt.Sprintf("E2E_GATEWAY_METRICS_ADDR=127.0.0.1:%d", metricsPort[0]),
+		"E2E_GATEWAY_METRICS_ADDR="+s.gatewayMeta,
 	)
 	if err := s.start(gw, "gateway"); err != nil {
 		return err
@@ -310,21 +307,19 @@ func waitUntil(ctx context.Context, what string, cond func() bool) error {
 	return nil
 }
 
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
+// FreePorts reserves n distinct loopback ports by listening on them all
+// at once, then releases them for the servers to bind. Another process
+// could take one in between; that server would then fail to start and
+// say so.
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
 }

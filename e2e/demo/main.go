@@ -52,7 +52,7 @@ func run(bin string, keep bool) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	s, err := e2e.New(bin, dir, func(string, ...any) {})
+	s, err := e2e.New(bin, dir)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/caddy-fedauth/caddy-fedauth/e2e"
 )
 
 // functionsBody is what the upstream answers: a small /system/functions
@@ -55,7 +56,7 @@ func loopbackURL(port int, path string) string {
 // starts `caddy run` on it. With withAdmin the admin API listens on a
 // loopback port so a CPU profile can be taken.
 func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin bool) (*caddyProc, error) {
-	ports, err := freePorts(4)
+	ports, err := e2e.FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -91,22 +92,6 @@ func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin bool)
 		return nil, ctx.Err()
 	}
 	return c, nil
-}
-
-// freePorts reserves n distinct loopback ports by listening on them all at
-// once, then releases them for Caddy. Another process could take one in
-// between; Caddy would then fail to start and say so.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func writeCaddyConfig(dir, issuerURL string, c *caddyProc) (string, error) {
