@@ -58,17 +58,8 @@ func TestHandlerInCaddy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tester := caddytest.NewTester(t)
-	tester.InitServer(fmt.Sprintf(`
-	{
-		skip_install_trust
-		admin localhost:2999
-		http_port 9080
-		https_port 9443
-		grace_period 1ns
-		metrics
-	}
-	http://localhost:9080 {
+	tester := newInProcessCaddy(t, fmt.Sprintf(`
+	http://localhost:{http} {
 		fed_oidc {
 			issuer %[1]s
 			audience fed-gw.tenant1
@@ -79,7 +70,7 @@ func TestHandlerInCaddy(t *testing.T) {
 			header_up X-Fed-Azp {http.auth.user.azp}
 		}
 	}
-	http://invoke.localhost:9080 {
+	http://invoke.localhost:{http} {
 		fed_oidc {
 			issuer %[1]s
 			audience fed-gw.tenant1
@@ -88,14 +79,14 @@ func TestHandlerInCaddy(t *testing.T) {
 		}
 		reverse_proxy %[4]s
 	}
-	http://down.localhost:9080 {
+	http://down.localhost:{http} {
 		fed_oidc {
 			issuer %[5]s
 			audience fed-gw.tenant1
 		}
 		reverse_proxy %[4]s
 	}
-	`, ti.URL(), userFile, passFile, gw.srv.URL, down.URL()), "caddyfile")
+	`, ti.URL(), userFile, passFile, gw.srv.URL, down.URL()))
 	waitFor(t, "keys in the running config", func() bool {
 		resp := do(t, tester, "GET", "localhost", "/system/info", "Bearer "+ti.token(t, key, ti.claims("fed-gw.tenant1")))
 		return resp.StatusCode == http.StatusOK
@@ -211,7 +202,7 @@ func TestHandlerInCaddy(t *testing.T) {
 	}
 
 	t.Run("metrics on Caddy's registry", func(t *testing.T) {
-		resp, err := http.Get("http://localhost:2999/metrics")
+		resp, err := http.Get(adminURL("/metrics"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,11 +228,11 @@ func TestHandlerInCaddy(t *testing.T) {
 
 func newReq(t *testing.T, method, host, path, auth string) *http.Request {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://localhost:9080"+path, nil)
+	req, err := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", inproc.httpPort, path), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Host = host + ":9080"
+	req.Host = fmt.Sprintf("%s:%d", host, inproc.httpPort)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
