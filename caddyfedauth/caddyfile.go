@@ -50,6 +50,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		token_cache_size <entries>
 //		jwks_refresh_interval <duration>
 //		jwks_min_refresh_interval <duration>
+//		jwks_max_stale <duration>
 //		allow_invoke
 //		gateway_basic_auth <user_file> <password_file> {
 //			reload_interval <duration>
@@ -119,6 +120,10 @@ func (f *FedOIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 		case "jwks_min_refresh_interval":
 			if err := durationArg(d, opt, &f.JWKSMinRefreshInterval); err != nil {
+				return err
+			}
+		case "jwks_max_stale":
+			if err := durationArg(d, opt, &f.JWKSMaxStale); err != nil {
 				return err
 			}
 		case "max_token_size":

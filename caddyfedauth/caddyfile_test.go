@@ -76,6 +76,8 @@ func TestValidate(t *testing.T) {
 		{"unreadable user file", "issuer https://idp.example.com\naudience a\ngateway_basic_auth " + filepath.Join(dir, "nope") + " " + pass, "gateway_basic_auth user_file: open " + filepath.Join(dir, "nope")},
 		{"unreadable password file", "issuer https://idp.example.com\naudience a\ngateway_basic_auth " + user + " " + filepath.Join(dir, "nope"), "gateway_basic_auth password_file: open"},
 		{"unreadable CA bundle", "issuer https://idp.example.com\naudience a\nca_bundle " + filepath.Join(dir, "ca.pem"), "ca_bundle:"},
+		{"keys trusted for less than two refreshes", "issuer https://idp.example.com\naudience a\njwks_refresh_interval 1h\njwks_max_stale 90m", "jwks_max_stale: 1h30m0s is below twice jwks_refresh_interval (1h0m0s)"},
+		{"long refresh interval stretches the default staleness bound", "issuer https://idp.example.com\naudience a\njwks_refresh_interval 20h", ""},
 		{"realm with a quote", "issuer https://idp.example.com\naudience a\nrealm a\"b", "realm:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -113,8 +113,8 @@ func urlOrigin(u *url.URL) string {
 // issuer (OpenID Connect Discovery 1.0 §4) and validates the fields we
 // rely on: the document's issuer must equal the configured one exactly
 // (§4.3), since it is what tokens' "iss" is checked against, and the
-// endpoints must be absolute https URLs, or http ones when the issuer
-// itself is http (e.g. a loopback IdP in tests).
+// endpoints are held to the rule configured URLs are held to (https, or
+// http only to a loopback address), and to https for an https issuer.
 func fetchDiscovery(ctx context.Context, client *http.Client, issuer string) (*providerMetadata, error) {
 	if err := checkEndpointURL(issuer); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
@@ -167,7 +167,11 @@ func fetchDiscovery(ctx context.Context, client *http.Client, issuer string) (*p
 	return &meta, nil
 }
 
-// checkMetadataURL ensures raw is an absolute https URL, or http if allowHTTP.
+// checkMetadataURL checks an endpoint URL from a discovery document: an
+// absolute URL without user info or fragment, https, or plain http only to
+// a loopback address and only when allowHTTP (the issuer itself is http).
+// A loopback issuer must not send the key fetch over plain http across
+// the network. A query is allowed: Azure AD B2C's jwks_uri has one.
 func checkMetadataURL(raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -176,9 +180,14 @@ func checkMetadataURL(raw string, allowHTTP bool) error {
 	if u.Host == "" || !u.IsAbs() {
 		return fmt.Errorf("%q is not an absolute URL", raw)
 	}
+	if u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not have a fragment or user info", raw)
+	}
 	switch {
 	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP && isLoopback(u.Hostname()):
 	case u.Scheme == "http" && allowHTTP:
+		return fmt.Errorf("%q: plain http is allowed only to a loopback address; use https", raw)
 	default:
 		return fmt.Errorf("%q must use https", raw)
 	}

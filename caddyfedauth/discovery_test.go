@@ -217,6 +217,42 @@ func TestDiscoveryJWKSScheme(t *testing.T) {
 	}
 }
 
+// A loopback issuer is allowed plain http, but its discovery document
+// must not send the key fetch over plain http across the network: the
+// jwks_uri is held to the rule jwks_url is held to.
+func TestDiscoveryLoopbackIssuerEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		name, jwksURI, tokenEndpoint string
+		ok                           bool
+	}{
+		{name: "http jwks_uri on loopback", jwksURI: "http://127.0.0.1:1/keys", ok: true},
+		{name: "http jwks_uri on localhost", jwksURI: "http://localhost:1/keys", ok: true},
+		{name: "https jwks_uri elsewhere", jwksURI: "https://keys.example.com/keys", ok: true},
+		{name: "jwks_uri with a query (Azure AD B2C)", jwksURI: "https://b2c.example.com/keys?p=b2c_1_signin", ok: true},
+		{name: "http jwks_uri across the network", jwksURI: "http://192.0.2.1/keys"},
+		{name: "http jwks_uri on a name that is not loopback", jwksURI: "http://keys.example.com/keys"},
+		{name: "http jwks_uri on the IPv6 unspecified address", jwksURI: "http://[::]:8080/keys"},
+		{name: "jwks_uri with user info", jwksURI: "https://user:pw@keys.example.com/keys"},
+		{name: "http token_endpoint across the network", jwksURI: "http://127.0.0.1:1/keys", tokenEndpoint: "http://192.0.2.1/token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newDiscoveryServer(t, func(base string) any {
+				return providerMetadata{Issuer: base, JWKSURI: tc.jwksURI, TokenEndpoint: tc.tokenEndpoint}
+			})
+			md, err := fetchDiscovery(context.Background(), srv.Client(), srv.URL)
+			if tc.ok {
+				if err != nil || md.JWKSURI != tc.jwksURI {
+					t.Fatalf("got %v, %v; want the jwks_uri accepted", md, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("jwks_uri %q token_endpoint %q accepted", tc.jwksURI, tc.tokenEndpoint)
+			}
+		})
+	}
+}
+
 func TestDiscoveryRedirects(t *testing.T) {
 	other := newDiscoveryServer(t, func(base string) any {
 		return providerMetadata{Issuer: base, JWKSURI: base + "/keys"}

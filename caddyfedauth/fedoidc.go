@@ -102,6 +102,14 @@ type FedOIDC struct {
 	// Default: 30s.
 	JWKSMinRefreshInterval caddy.Duration `json:"jwks_min_refresh_interval,omitempty"`
 
+	// How long cached keys are trusted after the issuer last answered.
+	// While the issuer is unreachable (network, HTTP or parse errors)
+	// the cached keys keep working for this long; after that requests
+	// get 503 rather than trusting keys the issuer may have withdrawn. At
+	// least twice jwks_refresh_interval. Default: 24h, or twice
+	// jwks_refresh_interval if that is longer.
+	JWKSMaxStale caddy.Duration `json:"jwks_max_stale,omitempty"`
+
 	// Also allow function invocations: /function/ and /async-function/.
 	// Default: false, only the /system/ API.
 	AllowInvoke bool `json:"allow_invoke,omitempty"`
@@ -122,6 +130,9 @@ type FedOIDC struct {
 	challenge  challenges
 	cancel     context.CancelFunc
 	logger     *zap.Logger
+	source     keySourceSettings // pool key of verifier.keys, once acquired
+	cacheKey   string            // pool key of verifier.cache, once acquired
+	released   bool              // Cleanup ran: the pooled parts are released
 }
 
 // Defaults, applied in Provision.
@@ -132,6 +143,7 @@ const (
 	defaultTokenCacheSize     = 10000
 	defaultJWKSRefresh        = 5 * time.Minute
 	defaultJWKSMinRefresh     = 30 * time.Second
+	defaultJWKSMaxStale       = 24 * time.Hour
 	defaultCredentialReload   = 10 * time.Second
 	defaultRealm              = "openfaas"
 	minMaxTokenSize           = 256
@@ -176,6 +188,9 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	if f.JWKSMinRefreshInterval == 0 {
 		f.JWKSMinRefreshInterval = caddy.Duration(defaultJWKSMinRefresh)
 	}
+	if f.JWKSMaxStale == 0 {
+		f.JWKSMaxStale = caddy.Duration(max(defaultJWKSMaxStale, 2*time.Duration(f.JWKSRefreshInterval)))
+	}
 	if f.Realm == "" {
 		f.Realm = defaultRealm
 	}
@@ -209,10 +224,6 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		go f.credential.watch(life, time.Duration(ga.ReloadInterval))
 	}
 
-	client, err := newHTTPClient(f.CABundle, jwksFetchTimeout)
-	if err != nil {
-		return fmt.Errorf("ca_bundle: %w", err)
-	}
 	algs := make(map[string]jwa.SignatureAlgorithm, len(f.Algorithms))
 	for _, a := range f.Algorithms {
 		algs[a] = supportedAlgorithms[a]
@@ -221,16 +232,22 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	for _, a := range f.Audiences {
 		audiences[a] = struct{}{}
 	}
-	keys := &keySource{
-		life:         life,
-		issuer:       f.Issuer,
-		jwksURL:      f.JWKSURL,
-		client:       client,
-		logger:       f.logger,
-		metrics:      f.metrics,
-		refreshEvery: time.Duration(f.JWKSRefreshInterval),
-		minInterval:  time.Duration(f.JWKSMinRefreshInterval),
+	source, err := f.sourceSettings()
+	if err != nil {
+		return err
 	}
+	cacheKey, err := tokenCacheKey(f, source)
+	if err != nil {
+		return err
+	}
+	// Shared with the previous config when the settings are the same, so
+	// a reload finds the keys already fetched.
+	keys, err := acquireKeySource(source, f.logger)
+	if err != nil {
+		return err
+	}
+	f.source = source
+	f.cacheKey = cacheKey
 	f.verifier = &verifier{
 		issuer:    f.Issuer,
 		audiences: audiences,
@@ -239,11 +256,10 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		skew:      time.Duration(f.ClockSkew),
 		maxSize:   f.MaxTokenSize,
 		keys:      keys,
-		cache:     newTokenCache(f.TokenCacheSize),
+		cache:     acquireTokenCache(cacheKey, f.TokenCacheSize),
 		metrics:   f.metrics,
 		now:       time.Now,
 	}
-	go keys.run(life)
 	return nil
 }
 
@@ -288,6 +304,11 @@ func (f *FedOIDC) Validate() error {
 	if f.JWKSRefreshInterval < f.JWKSMinRefreshInterval {
 		return errors.New("jwks_refresh_interval: must not be below jwks_min_refresh_interval")
 	}
+	if f.JWKSMaxStale < 2*f.JWKSRefreshInterval {
+		// One failed refresh must not stop service.
+		return fmt.Errorf("jwks_max_stale: %v is below twice jwks_refresh_interval (%v)",
+			time.Duration(f.JWKSMaxStale), time.Duration(f.JWKSRefreshInterval))
+	}
 	if strings.ContainsAny(f.Realm, "\"\\") || strings.IndexFunc(f.Realm, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
 		return fmt.Errorf("realm: %q must be printable ASCII without quotes or backslashes", f.Realm)
 	}
@@ -302,10 +323,18 @@ func (f *FedOIDC) Validate() error {
 	return nil
 }
 
-// Cleanup stops the key refresh and the credential reload.
+// Cleanup stops the credential reload and releases the key source and
+// token cache, which stop when no config uses them any more.
 func (f *FedOIDC) Cleanup() error {
 	if f.cancel != nil {
 		f.cancel()
+	}
+	// Requests still in flight on this config (Caddy's grace period)
+	// keep using the verifier; a stopped source keeps its last keys.
+	if f.verifier != nil && !f.released {
+		f.released = true
+		releaseKeySource(f.source)
+		releaseTokenCache(f.cacheKey)
 	}
 	return nil
 }
@@ -331,7 +360,11 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		if errors.As(err, &te) {
 			return f.deny(w, r, http.StatusUnauthorized, te.reason, "", te.id, te.err)
 		}
-		return f.deny(w, r, http.StatusServiceUnavailable, outcomeKeysUnavailable, "", nil, err)
+		outcome := outcomeKeysUnavailable
+		if errors.Is(err, errKeysStale) {
+			outcome = outcomeKeysStale
+		}
+		return f.deny(w, r, http.StatusServiceUnavailable, outcome, "", nil, err)
 	}
 	if verdict != pathAllowed {
 		return f.deny(w, r, http.StatusForbidden, outcomePathDenied, pathReason, id, nil)

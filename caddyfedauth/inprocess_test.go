@@ -2,12 +2,17 @@ package caddyfedauth
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/certmagic"
+
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
@@ -36,7 +41,10 @@ func runTests(m *testing.M) int {
 	for _, v := range []string{"HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"} {
 		os.Setenv(v, filepath.Join(dir, strings.ToLower(v)))
 	}
+	// Caddy computed these from the real home at init, before TestMain.
 	inproc.stateDir = filepath.Join(dir, "storage")
+	caddy.ConfigAutosavePath = filepath.Join(dir, "autosave.json")
+	caddy.DefaultStorage = &certmagic.FileStorage{Path: inproc.stateDir}
 	ports, err := freeLoopbackPorts(3)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -73,7 +81,28 @@ func freeLoopbackPorts(n int) ([]int, error) {
 func newInProcessCaddy(t *testing.T, sites string) *caddytest.Tester {
 	t.Helper()
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{AdminPort: inproc.adminPort})
-	global := fmt.Sprintf(`{
+	tester.InitServer(inProcessConfig(sites), "caddyfile")
+	return tester
+}
+
+// reloadInProcessCaddy replaces the running config the way `caddy
+// reload` and config watchers do: a POST to the admin endpoint's /load.
+func reloadInProcessCaddy(t *testing.T, sites string) {
+	t.Helper()
+	resp, err := http.Post(adminURL("/load"), "text/caddyfile", strings.NewReader(inProcessConfig(sites)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: %s: %s", resp.Status, body)
+	}
+}
+
+func inProcessConfig(sites string) string {
+	// A grace period lets requests in flight finish on the old config.
+	return fmt.Sprintf(`{
 	skip_install_trust
 	admin localhost:%d
 	http_port %d
@@ -81,12 +110,10 @@ func newInProcessCaddy(t *testing.T, sites string) *caddytest.Tester {
 	default_bind 127.0.0.1
 	persist_config off
 	storage file_system %s
-	grace_period 1ns
+	grace_period 5s
 	metrics
 }
-`, inproc.adminPort, inproc.httpPort, inproc.httpsPort, inproc.stateDir)
-	tester.InitServer(global+expandPorts(sites), "caddyfile")
-	return tester
+`, inproc.adminPort, inproc.httpPort, inproc.httpsPort, inproc.stateDir) + expandPorts(sites)
 }
 
 func expandPorts(s string) string {

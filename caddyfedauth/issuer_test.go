@@ -40,7 +40,8 @@ type testIssuer struct {
 	down      atomic.Bool
 	jwksHits  atomic.Int64
 	discHits  atomic.Int64
-	issuerFor string // issuer value put in the discovery document, if not the URL
+	issuerFor string                 // issuer value put in the discovery document, if not the URL
+	jwksBody  atomic.Pointer[string] // served instead of the published keys, if set
 }
 
 type testKey struct {
@@ -116,6 +117,10 @@ func startTestIssuer(t testing.TB, tlsServer bool) *testIssuer {
 			return
 		}
 		w.Header().Set("Content-Type", "application/jwk-set+json")
+		if body := ti.jwksBody.Load(); body != nil {
+			_, _ = w.Write([]byte(*body))
+			return
+		}
 		_, _ = w.Write(ti.jwks(t))
 	})
 	if tlsServer {
@@ -307,7 +312,14 @@ func provisionHandler(t testing.TB, ti *testIssuer, extra string) *FedOIDC {
 	}
 	t.Cleanup(func() { _ = f.Cleanup() })
 	if !ti.down.Load() {
-		waitFor(t, "issuer keys", func() bool { return f.verifier.keys.current() != nil })
+		// Loaded, and the first fetch finished, so a test's own refresh
+		// starts a fetch of its own rather than joining that one.
+		waitFor(t, "issuer keys", func() bool {
+			ks := f.verifier.keys
+			ks.mu.Lock()
+			defer ks.mu.Unlock()
+			return ks.keys.Load() != nil && ks.pending == nil
+		})
 	}
 	return &f
 }

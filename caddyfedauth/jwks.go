@@ -67,10 +67,13 @@ func (k *verificationKey) fits(alg string) bool {
 	return false
 }
 
-// keySet is an immutable snapshot of the issuer's usable keys.
+// keySet is an immutable snapshot of the issuer's usable keys, as of the
+// issuer's answer at fetched. An empty set is the issuer's word that no
+// key may verify tokens.
 type keySet struct {
-	byKid map[string][]*verificationKey
-	all   []*verificationKey
+	byKid   map[string][]*verificationKey
+	all     []*verificationKey
+	fetched time.Time
 }
 
 // lookup returns the key for kid that fits alg. A token without a kid is
@@ -103,20 +106,31 @@ func (s *keySet) holds(k *verificationKey) bool {
 // by mistake, weak RSA keys, algorithms we do not verify). Keys unchanged
 // since prev keep their identity, so cached tokens stay valid across a
 // refresh.
+//
+// A well-formed set in which no key is usable is the issuer withdrawing
+// its keys, and yields an empty set. Only a document that is not a JWK
+// Set, or whose keys we cannot parse at all, is an error, after which the
+// cached keys stay in use.
 func parseKeySet(body []byte, prev *keySet) (*keySet, []string, error) {
-	// A JWK Set (RFC 7517 §5) and nothing else; each key is parsed on its
-	// own so one the library cannot read does not hide the others.
+	// A JWK Set (RFC 7517 §5) and nothing else: "keys" is required. Each
+	// key is parsed on its own so one the library cannot read does not
+	// hide the others.
 	var doc struct {
-		Keys []json.RawMessage `json:"keys"`
+		Keys *[]json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, nil, fmt.Errorf("parsing JWKS: %w", err)
 	}
+	if doc.Keys == nil {
+		return nil, nil, errors.New(`parsing JWKS: no "keys" array`)
+	}
 	ks := &keySet{byKid: make(map[string][]*verificationKey)}
 	var skipped []string
-	for i, raw := range doc.Keys {
+	unparsed := 0
+	for i, raw := range *doc.Keys {
 		k, err := jwk.ParseKey(raw)
 		if err != nil {
+			unparsed++
 			skipped = append(skipped, fmt.Sprintf("key %d: %v", i, err))
 			continue
 		}
@@ -136,8 +150,9 @@ func parseKeySet(body []byte, prev *keySet) (*keySet, []string, error) {
 		ks.byKid[kid] = append(ks.byKid[kid], vk)
 		ks.all = append(ks.all, vk)
 	}
-	if len(ks.all) == 0 {
-		return nil, skipped, errors.New("JWKS has no usable signature keys")
+	if len(ks.all) == 0 && unparsed > 0 {
+		// Keys we cannot read may be good ones: not a withdrawal.
+		return nil, skipped, errors.New("JWKS has no key we can parse")
 	}
 	return ks, skipped, nil
 }
@@ -183,21 +198,29 @@ func usableKey(k jwk.Key) (*verificationKey, string) {
 }
 
 // keySource keeps the issuer's keys fresh. It fetches in the background
-// from provisioning on, so Caddy starts while the issuer is down and
-// requests get 503 until the first fetch succeeds; after that, cached
-// keys keep working through outages. A token with an unknown kid can ask
-// for an early refresh, at most once per minInterval however many such
-// tokens arrive, so a key rotated in by the issuer is picked up quickly
-// while a flood of random kids cannot hammer the issuer.
+// from the moment it starts, so Caddy starts while the issuer is down and
+// requests get 503 until the first fetch succeeds. After that, cached keys
+// keep working through outages, but only for maxStale after the issuer's
+// last answer: keys it may long since have withdrawn are not trusted for
+// ever. A token with an unknown kid can ask for an early refresh, at most
+// once per minInterval however many such tokens arrive, so a key rotated
+// in by the issuer is picked up quickly while a flood of random kids
+// cannot hammer the issuer.
+//
+// A source is shared, through the keySources pool, by every handler with
+// the same settings, in this config and the next one.
 type keySource struct {
-	life         context.Context // cancelled when the config unloads
+	life         context.Context // cancelled when the last user releases it
+	stop         context.CancelFunc
 	issuer       string
 	jwksURL      string // configured; otherwise from discovery
 	client       *http.Client
-	logger       *zap.Logger
+	logger       atomic.Pointer[zap.Logger]
 	metrics      *issuerMetrics
 	refreshEvery time.Duration
 	minInterval  time.Duration
+	maxStale     time.Duration
+	now          func() time.Time
 
 	keys atomic.Pointer[keySet]
 
@@ -212,7 +235,50 @@ type fetchCall struct {
 	err  error
 }
 
-func (s *keySource) current() *keySet { return s.keys.Load() }
+// newKeySource starts fetching keys for s; Destruct stops it.
+func newKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, error) {
+	client, err := newHTTPClient(s.CABundle, jwksFetchTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("ca_bundle: %w", err)
+	}
+	life, stop := context.WithCancel(context.Background())
+	src := &keySource{
+		life:         life,
+		stop:         stop,
+		issuer:       s.Issuer,
+		jwksURL:      s.JWKSURL,
+		client:       client,
+		metrics:      newIssuerMetrics(s.Issuer),
+		refreshEvery: time.Duration(s.RefreshEvery),
+		minInterval:  time.Duration(s.MinInterval),
+		maxStale:     time.Duration(s.MaxStale),
+		now:          time.Now,
+	}
+	src.logger.Store(logger)
+	go src.run(life)
+	return src, nil
+}
+
+// Destruct stops the refresh loop and any fetch under way, and closes the
+// key client's idle connections.
+func (s *keySource) Destruct() error {
+	s.stop()
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// current returns the keys to verify with at now: nil while none have
+// ever been fetched, or when the issuer has not answered for maxStale.
+func (s *keySource) current(now time.Time) (*keySet, error) {
+	ks := s.keys.Load()
+	if ks == nil {
+		return nil, errKeysUnavailable
+	}
+	if now.Sub(ks.fetched) > s.maxStale {
+		return nil, errKeysStale
+	}
+	return ks, nil
+}
 
 // run refreshes the keys until ctx is done: every refreshEvery once keys
 // are held, with capped exponential backoff while fetches fail.
@@ -237,9 +303,10 @@ func (s *keySource) run(ctx context.Context) {
 // refreshForUnknownKey fetches the keys again unless a fetch happened
 // within minInterval. It joins a fetch already under way rather than
 // starting another, and returns the keys then held.
-func (s *keySource) refreshForUnknownKey(ctx context.Context) *keySet {
+func (s *keySource) refreshForUnknownKey(ctx context.Context, now time.Time) *keySet {
 	_ = s.refresh(ctx, true)
-	return s.keys.Load()
+	ks, _ := s.current(now)
+	return ks
 }
 
 var errRateLimited = errors.New("JWKS refresh rate-limited")
@@ -279,24 +346,30 @@ func (s *keySource) refresh(ctx context.Context, rateLimited bool) error {
 func (s *keySource) fetch(ctx context.Context) error {
 	url, err := s.jwksLocation(ctx)
 	if err != nil {
-		s.metrics.fetch("discovery_error")
-		s.logFetchError("OIDC discovery failed", err)
+		s.fetchFailed("discovery_error", "OIDC discovery failed", err)
 		return err
 	}
 	ks, skipped, err := s.fetchKeySet(ctx, url)
 	if err != nil {
-		s.metrics.fetch("error")
-		s.logFetchError("fetching JWKS failed", err)
+		s.fetchFailed("error", "fetching JWKS failed", err)
 		return err
 	}
+	ks.fetched = s.now()
 	s.metrics.fetch("ok")
+	logger := s.logger.Load()
 	if len(skipped) > 0 {
-		if c := s.logger.Check(zapcore.DebugLevel, "skipped JWKS keys"); c != nil {
+		if c := logger.Check(zapcore.DebugLevel, "skipped JWKS keys"); c != nil {
 			c.Write(zap.String("jwks_url", url), zap.Strings("keys", skipped))
 		}
 	}
-	if old := s.keys.Swap(ks); old == nil {
-		if c := s.logger.Check(zapcore.InfoLevel, "issuer keys loaded"); c != nil {
+	old := s.keys.Swap(ks)
+	switch {
+	case len(ks.all) == 0 && (old == nil || len(old.all) > 0):
+		if c := logger.Check(zapcore.WarnLevel, "issuer publishes no usable signature key; refusing its tokens"); c != nil {
+			c.Write(zap.String("issuer", s.issuer), zap.String("jwks_url", url), zap.Strings("skipped", skipped))
+		}
+	case len(ks.all) > 0 && (old == nil || len(old.all) == 0):
+		if c := logger.Check(zapcore.InfoLevel, "issuer keys loaded"); c != nil {
 			c.Write(zap.String("issuer", s.issuer), zap.String("jwks_url", url), zap.Int("keys", len(ks.all)))
 		}
 	}
@@ -346,15 +419,25 @@ func (s *keySource) fetchKeySet(ctx context.Context, url string) (*keySet, []str
 	return parseKeySet(body, s.keys.Load())
 }
 
-func (s *keySource) logFetchError(msg string, err error) {
-	// With keys cached, requests are still served: a warning. Without,
-	// every request gets 503: an error.
+// fetchFailed counts and logs a failed fetch. A fetch cut short because
+// the source is stopping (a config unload, or `caddy validate` finishing)
+// is neither: nothing went wrong.
+func (s *keySource) fetchFailed(result, msg string, err error) {
+	if s.life.Err() != nil {
+		return
+	}
+	s.metrics.fetch(result)
+	// With usable keys cached, requests are still served: a warning.
+	// Without, every request gets 503: an error.
 	level := zapcore.ErrorLevel
-	if s.keys.Load() != nil {
+	switch _, cerr := s.current(s.now()); {
+	case cerr == nil:
 		level = zapcore.WarnLevel
 		msg += "; using cached keys"
+	case errors.Is(cerr, errKeysStale):
+		msg += fmt.Sprintf("; cached keys are older than jwks_max_stale (%v), refusing requests", s.maxStale)
 	}
-	if c := s.logger.Check(level, msg); c != nil {
+	if c := s.logger.Load().Check(level, msg); c != nil {
 		c.Write(zap.String("issuer", s.issuer), zap.Error(err))
 	}
 }

@@ -2,9 +2,20 @@ package caddyfedauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func TestKeysStartWhileIssuerDown(t *testing.T) {
@@ -104,14 +115,22 @@ func TestParseKeySet(t *testing.T) {
 		keys       int
 		wantErr    bool
 	}{
+		// Not a JWK Set, or nothing we can read: an error, so the
+		// cached keys stay in use.
 		{"not JSON", `nope`, 0, true},
 		{"a single key, not a set", `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`, 0, true},
-		{"empty set", `{"keys":[]}`, 0, true},
-		{"symmetric key only", `{"keys":[{"kty":"oct","k":"c2VjcmV0","alg":"HS256"}]}`, 0, true},
-		{"encryption key skipped", `{"keys":[{"kty":"OKP","crv":"Ed25519","use":"enc","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`, 0, true},
-		{"HS alg on an asymmetric key skipped", `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"HS256","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`, 0, true},
+		{"no keys member", `{}`, 0, true},
+		{"keys is null", `{"keys":null}`, 0, true},
+		{"keys is not an array", `{"keys":{}}`, 0, true},
+		{"only keys we cannot parse", `{"keys":[{"kty":"XYZ"}]}`, 0, true},
+		// A well-formed set without a usable key: the issuer's word, an
+		// empty set that refuses every token.
+		{"empty set", `{"keys":[]}`, 0, false},
+		{"symmetric key only", `{"keys":[{"kty":"oct","k":"c2VjcmV0","alg":"HS256"}]}`, 0, false},
+		{"encryption key skipped", `{"keys":[{"kty":"OKP","crv":"Ed25519","use":"enc","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`, 0, false},
+		{"HS alg on an asymmetric key skipped", `{"keys":[{"kty":"OKP","crv":"Ed25519","alg":"HS256","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`, 0, false},
 		{"unknown kty skipped, good key kept", `{"keys":[{"kty":"XYZ"},{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`, 1, false},
-		{"private key published by mistake skipped", `{"keys":[{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`, 0, true},
+		{"private key published by mistake skipped", `{"keys":[{"kty":"OKP","crv":"Ed25519","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`, 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ks, _, err := parseKeySet([]byte(tc.body), nil)
@@ -151,5 +170,148 @@ func TestCABundle(t *testing.T) {
 	with := provisionHandler(t, ti, fmt.Sprintf(`,"ca_bundle":%q`, ti.caBundle(t)))
 	if err := verifyOnce(with, tok); err != nil {
 		t.Errorf("with ca_bundle: %v", err)
+	}
+}
+
+// An issuer that answers with a well-formed set and no usable key has
+// withdrawn its keys: tokens they signed, cached or not, are refused.
+// Only an answer we cannot read leaves the cached keys in use.
+func TestKeyWithdrawal(t *testing.T) {
+	encOnly := `{"keys":[{"kty":"OKP","crv":"Ed25519","use":"enc","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`
+	for _, tc := range []struct {
+		name, body string
+		withdrawn  bool
+	}{
+		{"empty set", `{"keys":[]}`, true},
+		{"encryption keys only", encOnly, true},
+		{"not JSON (a broken IdP, not a withdrawal)", `<html>oops</html>`, false},
+		{"no keys member", `{"error":"maintenance"}`, false},
+		{"keys we cannot parse", `{"keys":[{"kty":"XYZ"}]}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ti := newTestIssuer(t)
+			k := ti.addKey(t, "k1", "ES256", "p256")
+			f := provisionHandler(t, ti, `,"jwks_refresh_interval":"1h"`)
+			cached := ti.token(t, k, ti.claims("fed-gw.tenant1"))
+			if err := verifyOnce(f, cached); err != nil {
+				t.Fatal(err)
+			}
+			ti.jwksBody.Store(&tc.body)
+			refreshErr := f.verifier.keys.refresh(context.Background(), false)
+			fresh := ti.token(t, k, ti.claims("fed-gw.tenant1"))
+			for name, tok := range map[string]string{"cached token": cached, "new token": fresh} {
+				err := verifyOnce(f, tok)
+				if tc.withdrawn {
+					if refreshErr != nil {
+						t.Errorf("a withdrawal is an answer, not a failed fetch: %v", refreshErr)
+					}
+					if got := reasonOf(err); got != reasonUnknownKey {
+						t.Errorf("%s after withdrawal: got %s, want %s", name, got, reasonUnknownKey)
+					}
+				} else if err != nil {
+					t.Errorf("%s after an unreadable answer: %v, want the cached keys in use", name, err)
+				}
+			}
+			if !tc.withdrawn && refreshErr == nil {
+				t.Error("an unreadable JWKS counted as a successful fetch")
+			}
+			// A later outage does not bring withdrawn keys back.
+			ti.down.Store(true)
+			_ = f.verifier.keys.refresh(context.Background(), false)
+			if tc.withdrawn {
+				if got := reasonOf(verifyOnce(f, cached)); got != reasonUnknownKey {
+					t.Errorf("after withdrawal and outage: got %s", got)
+				}
+			}
+		})
+	}
+}
+
+// Cached keys outlive an outage only for jwks_max_stale after the
+// issuer's last answer; then requests get 503, until it answers again.
+func TestKeysStaleness(t *testing.T) {
+	ti := newTestIssuer(t)
+	k := ti.addKey(t, "k1", "ES256", "p256")
+	f := provisionHandler(t, ti, `,"jwks_refresh_interval":"1h","jwks_max_stale":"2h"`)
+	claims := ti.claims("fed-gw.tenant1")
+	claims["exp"] = time.Now().Add(4 * time.Hour).Unix()
+	tok := ti.token(t, k, claims)
+	if err := verifyOnce(f, tok); err != nil {
+		t.Fatal(err)
+	}
+	ti.down.Store(true)
+	if err := f.verifier.keys.refresh(context.Background(), false); err == nil {
+		t.Fatal("refresh against a down issuer succeeded")
+	}
+	start := time.Now()
+	at := func(d time.Duration) { f.verifier.now = func() time.Time { return start.Add(d) } }
+
+	at(2*time.Hour - time.Minute)
+	if err := verifyOnce(f, tok); err != nil {
+		t.Errorf("within jwks_max_stale: %v", err)
+	}
+	at(2*time.Hour + time.Minute)
+	if err := verifyOnce(f, tok); !errors.Is(err, errKeysStale) {
+		t.Errorf("past jwks_max_stale: got %v, want %v", err, errKeysStale)
+	}
+	// Through the handler: 503 with Retry-After, never the cached token.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/system/functions", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if err := f.ServeHTTP(rec, req, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("stale keys through the handler: %d, Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+
+	// The issuer answers again: fresh keys, served.
+	ti.down.Store(false)
+	at(0)
+	if err := f.verifier.keys.refresh(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyOnce(f, tok); err != nil {
+		t.Errorf("after the issuer answered again: %v", err)
+	}
+}
+
+// A fetch cut short by the source stopping (a reload, or the end of
+// `caddy validate`) is not an error and is not logged as one.
+func TestStoppedFetchIsNotLogged(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	core, logs := observer.New(zapcore.DebugLevel)
+	src, err := newKeySource(keySourceSettings{
+		Issuer: hung.URL, RefreshEvery: caddy.Duration(time.Hour), MinInterval: caddy.Duration(time.Second),
+		MaxStale: caddy.Duration(2 * time.Hour),
+	}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a fetch under way", func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.pending != nil
+	})
+	if err := src.Destruct(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the fetch to end", func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return src.pending == nil
+	})
+	for _, e := range logs.All() {
+		if e.Level >= zapcore.WarnLevel {
+			t.Errorf("stopping logged %s %q", e.Level, e.Message)
+		}
 	}
 }

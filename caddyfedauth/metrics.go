@@ -27,6 +27,7 @@ const (
 	outcomeAmbiguousPath   = "ambiguous_path"
 	outcomePathDenied      = "path_denied"
 	outcomeKeysUnavailable = "keys_unavailable"
+	outcomeKeysStale       = "keys_stale"
 )
 
 func initMetrics(registry *prometheus.Registry) error {

@@ -90,21 +90,24 @@ type verifier struct {
 	now       func() time.Time
 }
 
-var errKeysUnavailable = errors.New("issuer keys not yet available")
+var (
+	errKeysUnavailable = errors.New("issuer keys not yet available")
+	errKeysStale       = errors.New("issuer keys are stale: the issuer has not answered for jwks_max_stale")
+)
 
 // verify returns the identity of a valid token, a *tokenError for an
 // invalid one, or errKeysUnavailable while the issuer's keys have never
-// been fetched.
+// been fetched (errKeysStale when it has not answered for too long).
 func (v *verifier) verify(ctx context.Context, token string) (*identity, error) {
 	// The size cap comes before anything else looks at the token.
 	if len(token) > v.maxSize {
 		return nil, refuse(reasonTooLarge, nil)
 	}
-	keys := v.keys.current()
-	if keys == nil {
-		return nil, errKeysUnavailable
-	}
 	now := v.now()
+	keys, err := v.keys.current(now)
+	if err != nil {
+		return nil, err
+	}
 	ck := hashToken(token)
 	if e, ok := v.cache.get(ck, now); ok && keys.holds(e.key) {
 		v.metrics.cacheHit.Inc()
@@ -141,7 +144,7 @@ func (v *verifier) verifyNew(ctx context.Context, token string, keys *keySet, no
 	key := keys.lookup(hdr.kid, hdr.alg)
 	if key == nil && hdr.kid != "" {
 		// Perhaps the issuer rotated a key in: refresh, rate-limited.
-		if fresh := v.keys.refreshForUnknownKey(ctx); fresh != nil {
+		if fresh := v.keys.refreshForUnknownKey(ctx, now); fresh != nil {
 			key = fresh.lookup(hdr.kid, hdr.alg)
 		}
 	}

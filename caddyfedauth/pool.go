@@ -1,0 +1,107 @@
+package caddyfedauth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// Key sources and token caches outlive a config reload. Caddy provisions
+// the new config before it cleans up the old one, so a handler whose
+// issuer settings did not change takes over the running key source, with
+// its keys, and never answers 503 for want of a first fetch. This is how
+// Caddy's own listeners and TLS state cross config generations.
+var (
+	keySources  = caddy.NewUsagePool()
+	tokenCaches = caddy.NewUsagePool()
+)
+
+// keySourceSettings is everything that decides where keys come from and
+// how they are kept: two handlers with equal settings share one source.
+type keySourceSettings struct {
+	Issuer       string         `json:"issuer"`
+	JWKSURL      string         `json:"jwks_url"`
+	CABundle     string         `json:"ca_bundle"`
+	CADigest     string         `json:"ca_digest"` // a changed bundle under the same name is a new source
+	RefreshEvery caddy.Duration `json:"refresh_every"`
+	MinInterval  caddy.Duration `json:"min_interval"`
+	MaxStale     caddy.Duration `json:"max_stale"`
+}
+
+func (s keySourceSettings) poolKey() string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// sourceSettings reads the CA bundle once, for its digest; a bad bundle
+// is reported here, naming the field.
+func (f *FedOIDC) sourceSettings() (keySourceSettings, error) {
+	s := keySourceSettings{
+		Issuer:       f.Issuer,
+		JWKSURL:      f.JWKSURL,
+		CABundle:     f.CABundle,
+		RefreshEvery: f.JWKSRefreshInterval,
+		MinInterval:  f.JWKSMinRefreshInterval,
+		MaxStale:     f.JWKSMaxStale,
+	}
+	if f.CABundle != "" {
+		b, err := os.ReadFile(f.CABundle)
+		if err != nil {
+			return s, fmt.Errorf("ca_bundle: %w", err)
+		}
+		sum := sha256.Sum256(b)
+		s.CADigest = hex.EncodeToString(sum[:])
+	}
+	return s, nil
+}
+
+// acquireKeySource returns the running source for these settings, or
+// starts one. Each acquire must be matched by a releaseKeySource.
+func acquireKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, error) {
+	v, _, err := keySources.LoadOrNew(s.poolKey(), func() (caddy.Destructor, error) {
+		return newKeySource(s, logger)
+	})
+	if err != nil {
+		return nil, err
+	}
+	src := v.(*keySource)
+	// The newest config's logger, so log settings of a reload apply.
+	src.logger.Store(logger)
+	return src, nil
+}
+
+func releaseKeySource(s keySourceSettings) {
+	_, _ = keySources.Delete(s.poolKey())
+}
+
+// A verified-token cache is shared only between handlers whose whole
+// configuration is the same, so an entry is never served under settings
+// it was not checked against. The key includes the key source, whose
+// key objects the entries point to.
+func tokenCacheKey(f *FedOIDC, source keySourceSettings) (string, error) {
+	cfg, err := json.Marshal(f)
+	if err != nil {
+		return "", err
+	}
+	return source.poolKey() + "\x00" + string(cfg), nil
+}
+
+func acquireTokenCache(key string, size int) *tokenCache {
+	v, _, _ := tokenCaches.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newTokenCache(size), nil
+	})
+	return v.(*tokenCache)
+}
+
+func releaseTokenCache(key string) {
+	_, _ = tokenCaches.Delete(key)
+}
+
+// Destruct satisfies caddy.Destructor; the cache holds no resources.
+func (c *tokenCache) Destruct() error { return nil }
