@@ -1,12 +1,12 @@
 package caddyfedauth
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -124,16 +124,38 @@ func TestEnvPlaceholders(t *testing.T) {
 	t.Setenv("FEDAUTH_TEST_ISSUER", "https://idp.example.com/realms/x")
 	t.Setenv("FEDAUTH_TEST_AUD", "fed-gw.tenant7")
 	f := FedOIDC{Issuer: "{env.FEDAUTH_TEST_ISSUER}", Audiences: []string{"{env.FEDAUTH_TEST_AUD}"}}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	if err := f.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
+	startedContext(t, func(ctx caddy.Context) error { return f.Provision(ctx) })
 	defer f.Cleanup()
 	if f.Issuer != "https://idp.example.com/realms/x" || f.Audiences[0] != "fed-gw.tenant7" {
 		t.Errorf("placeholders not expanded: issuer %q, audience %q", f.Issuer, f.Audiences)
 	}
 	if _, ok := f.verifier.audiences["fed-gw.tenant7"]; !ok {
 		t.Error("the verifier does not use the expanded audience")
+	}
+}
+
+// `caddy validate` provisions the config but never starts it: it must not
+// fetch from the issuer (which may be unreachable from where it runs, and
+// whose failure would be logged as an error of a valid config).
+func TestValidateFetchesNothing(t *testing.T) {
+	ti := newTestIssuer(t)
+	ti.addKey(t, "k1", "ES256", "p256")
+	caddyfile := ":8443 {\n\tfed_oidc {\n\t\tissuer " + ti.URL() + "\n\t\taudience a\n\t}\n\treverse_proxy 127.0.0.1:1\n}\n"
+	adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(adapted, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	// A fetch would have been started during provisioning; give one
+	// every chance to arrive.
+	time.Sleep(300 * time.Millisecond)
+	if n := ti.discHits.Load() + ti.jwksHits.Load(); n != 0 {
+		t.Errorf("validation made %d requests to the issuer", n)
 	}
 }

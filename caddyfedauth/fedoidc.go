@@ -247,6 +247,10 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		return err
 	}
 	f.source = source
+	if err := startWithConfig(ctx, keys); err != nil {
+		releaseKeySource(source)
+		return err
+	}
 	f.cacheKey = cacheKey
 	f.verifier = &verifier{
 		issuer:    f.Issuer,

@@ -1,7 +1,6 @@
 package caddyfedauth
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -305,11 +304,7 @@ func provisionHandler(t testing.TB, ti *testIssuer, extra string) *FedOIDC {
 	if err := json.Unmarshal([]byte(cfg), &f); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
-	if err := f.Provision(ctx); err != nil {
-		t.Fatalf("provision: %v", err)
-	}
+	startedContext(t, func(ctx caddy.Context) error { return f.Provision(ctx) })
 	t.Cleanup(func() { _ = f.Cleanup() })
 	if !ti.down.Load() {
 		// Loaded, and the first fetch finished, so a test's own refresh
@@ -322,6 +317,28 @@ func provisionHandler(t testing.TB, ti *testIssuer, extra string) *FedOIDC {
 		})
 	}
 	return &f
+}
+
+// startedContext provisions modules with provision in the context of a
+// config, then starts that config's apps, as Caddy runs a config.
+func startedContext(t testing.TB, provision func(caddy.Context) error) {
+	t.Helper()
+	pctx, err := caddy.ProvisionContext(&caddy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(pctx)
+	t.Cleanup(cancel)
+	if err := provision(ctx); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	app, err := ctx.App("fed_oidc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.(caddy.App).Start(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {

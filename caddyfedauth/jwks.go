@@ -198,7 +198,7 @@ func usableKey(k jwk.Key) (*verificationKey, string) {
 }
 
 // keySource keeps the issuer's keys fresh. It fetches in the background
-// from the moment it starts, so Caddy starts while the issuer is down and
+// from the moment its config starts, so Caddy starts while the issuer is down and
 // requests get 503 until the first fetch succeeds. After that, cached keys
 // keep working through outages, but only for maxStale after the issuer's
 // last answer: keys it may long since have withdrawn are not trusted for
@@ -224,6 +224,7 @@ type keySource struct {
 
 	keys atomic.Pointer[keySet]
 
+	started     sync.Once
 	mu          sync.Mutex
 	lastAttempt time.Time
 	pending     *fetchCall
@@ -235,7 +236,8 @@ type fetchCall struct {
 	err  error
 }
 
-// newKeySource starts fetching keys for s; Destruct stops it.
+// newKeySource prepares a source for s: start begins fetching, Destruct
+// stops it.
 func newKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, error) {
 	client, err := newHTTPClient(s.CABundle, jwksFetchTimeout)
 	if err != nil {
@@ -255,8 +257,12 @@ func newKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, error) {
 		now:          time.Now,
 	}
 	src.logger.Store(logger)
-	go src.run(life)
 	return src, nil
+}
+
+// start begins the background refresh; later calls do nothing.
+func (s *keySource) start() {
+	s.started.Do(func() { go s.run(s.life) })
 }
 
 // Destruct stops the refresh loop and any fetch under way, and closes the

@@ -296,6 +296,7 @@ func TestStoppedFetchIsNotLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src.start()
 	waitFor(t, "a fetch under way", func() bool {
 		src.mu.Lock()
 		defer src.mu.Unlock()
