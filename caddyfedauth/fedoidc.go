@@ -37,7 +37,8 @@ func init() {
 // a missing or invalid token, 403 (error="insufficient_scope") for a
 // valid token on a path that is not allowed, 400 for a malformed request
 // or an ambiguous path, and 503 with Retry-After while the issuer's keys
-// have never been fetched. The reason goes to the log at debug level and
+// have never been fetched, or the issuer has not answered for
+// jwks_max_stale. The reason goes to the log at debug level and
 // to the metric caddy_fed_oidc_decisions_total.
 //
 // After a successful check these placeholders are set:
