@@ -27,6 +27,7 @@ const (
 	outcomeAmbiguousPath   = "ambiguous_path"
 	outcomePathDenied      = "path_denied"
 	outcomeKeysUnavailable = "keys_unavailable"
+	outcomeEarlyData       = "early_data"
 )
 
 func initMetrics(registry *prometheus.Registry) error {
