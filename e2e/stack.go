@@ -371,8 +371,8 @@ func (s *Stack) ProviderRequests() ([]ProviderRequest, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
 		return nil, fmt.Errorf("decoding the provider's record: %w", err)
 	}
-	clear, _ := http.NewRequest(http.MethodDelete, s.ProviderURL+"/_fakeprovider/requests", nil)
-	resp, err = plainClient.Do(clear)
+	del, _ := http.NewRequest(http.MethodDelete, s.ProviderURL+"/_fakeprovider/requests", nil)
+	resp, err = plainClient.Do(del)
 	if err != nil {
 		return nil, err
 	}
