@@ -36,10 +36,11 @@ func init() {
 // Refusals follow RFC 6750: 401 with `WWW-Authenticate: Bearer ...` for
 // a missing or invalid token, 403 (error="insufficient_scope") for a
 // valid token on a path that is not allowed, 400 for a malformed request
-// or an ambiguous path, and 503 with Retry-After while the issuer's keys
-// have never been fetched, or the issuer has not answered for
-// jwks_max_stale. The reason goes to the log at debug level and
-// to the metric caddy_fed_oidc_decisions_total.
+// or an ambiguous path, 503 with Retry-After while the issuer's keys
+// have never been fetched or the issuer has not answered for
+// jwks_max_stale, and 425 Too Early (RFC 8470) for a request sent in TLS
+// early data, which can be replayed. The reason goes to the log at debug
+// level and to the metric caddy_fed_oidc_decisions_total.
 //
 // After a successful check these placeholders are set:
 //
@@ -344,9 +345,15 @@ func (f *FedOIDC) Cleanup() error {
 	return nil
 }
 
-// ServeHTTP checks the path's form, then the token, then whether the
-// path is allowed, and forwards the request with the gateway credential.
+// ServeHTTP refuses early data, checks the path's form, then the token,
+// then whether the path is allowed, and forwards the request with the
+// gateway credential.
 func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// Before the path too: no rule, token or credential work is done on
+	// a request that may be replayed, whatever it asks for.
+	if mayBeReplayed(r) {
+		return f.deny(w, r, http.StatusTooEarly, outcomeEarlyData, "", nil, nil)
+	}
 	// The path decision is made on the path as it will go upstream; an
 	// ambiguous one is refused before any token work.
 	upstreamPath := r.URL.EscapedPath()

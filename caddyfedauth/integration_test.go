@@ -101,6 +101,7 @@ func TestHandlerInCaddy(t *testing.T) {
 	for _, tc := range []struct {
 		name, host, method, path, auth string
 		extraAuth                      string // a second Authorization header
+		earlyData                      string // an Early-Data header, as a proxy in front sets it
 		status                         int
 		challenge                      string // substring of WWW-Authenticate
 	}{
@@ -137,6 +138,9 @@ func TestHandlerInCaddy(t *testing.T) {
 		{name: "encoded NUL", path: "/system/functions%00", auth: "Bearer " + good, status: 400},
 		{name: "ambiguous path without a token is still 400", path: "/system/../ui/", status: 400},
 		{name: "issuer down: 503 until keys are fetched", host: "down.localhost", path: "/system/functions", auth: "Bearer " + good, status: 503},
+		// RFC 8470 §5.1: a proxy in front forwarded the request from TLS early data, which can be replayed.
+		{name: "valid token that a proxy forwarded from early data", path: "/system/functions", auth: "Bearer " + good, earlyData: "1", status: 425},
+		{name: "Early-Data: 0 still marks early data", path: "/system/functions", auth: "Bearer " + good, earlyData: "0", status: 425},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			host := tc.host
@@ -150,6 +154,9 @@ func TestHandlerInCaddy(t *testing.T) {
 			req := newReq(t, method, host, tc.path, tc.auth)
 			if tc.extraAuth != "" {
 				req.Header.Add("Authorization", tc.extraAuth)
+			}
+			if tc.earlyData != "" {
+				req.Header.Set("Early-Data", tc.earlyData)
 			}
 			resp, err := tester.Client.Do(req)
 			if err != nil {
@@ -213,6 +220,7 @@ func TestHandlerInCaddy(t *testing.T) {
 			fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome="path_denied"}`, ti.URL()),
 			fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome="missing_token"}`, ti.URL()),
 			fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome="expired"}`, ti.URL()),
+			fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome="early_data"}`, ti.URL()),
 			fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome="keys_unavailable"}`, down.URL()),
 			fmt.Sprintf(`caddy_fed_oidc_jwks_fetches_total{issuer=%q,result="ok"}`, ti.URL()),
 			fmt.Sprintf(`caddy_fed_oidc_jwks_fetches_total{issuer=%q,result="discovery_error"}`, down.URL()),

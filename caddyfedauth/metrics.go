@@ -28,6 +28,7 @@ const (
 	outcomePathDenied      = "path_denied"
 	outcomeKeysUnavailable = "keys_unavailable"
 	outcomeKeysStale       = "keys_stale"
+	outcomeEarlyData       = "early_data"
 )
 
 func initMetrics(registry *prometheus.Registry) error {

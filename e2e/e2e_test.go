@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddy-fedauth/caddy-fedauth/internal/zerortt"
 )
 
 // TestEndToEnd drives the built binaries: our Caddy in front of the real
@@ -82,6 +84,70 @@ func TestEndToEnd(t *testing.T) {
 		}))
 	})
 
+	t.Run("a valid token in HTTP/3 0-RTT early data gets 425 and reaches no gateway", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		roots, err := s.CARoots()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// SecureURL's site serves HTTP/3 on the same port, over UDP.
+		c, err := zerortt.New(strings.TrimPrefix(s.SecureURL, "https://"), "127.0.0.1", roots)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		auth := http.Header{"Authorization": {"Bearer " + keycloak}}
+		decisions := func(outcome string) string {
+			v, _ := s.Metric(`caddy_fed_oidc_decisions_total{issuer="` + s.IdPURL + `",outcome="` + outcome + `"}`)
+			return v
+		}
+		gatewaySaw := func() []ProviderRequest {
+			t.Helper()
+			reqs, err := s.ProviderRequests()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return reqs
+		}
+
+		// A complete handshake, which also gets a session ticket.
+		resp, err := c.Get(ctx, "/system/functions", auth)
+		if err != nil || resp.Status != 200 {
+			t.Fatalf("HTTP/3 after the handshake: %v %+v", err, resp)
+		}
+		gatewaySaw()
+		// The same request in 0-RTT, decided on before the handshake can
+		// complete (see zerortt.Client.GetEarly), as a replay would be.
+		allowed, early := decisions("allowed"), decisions("early_data")
+		resp, err = c.GetEarly(ctx, "/system/functions", auth, func(ctx context.Context) error {
+			return waitUntil(ctx, "fed_oidc's decision", func() bool {
+				return decisions("allowed") != allowed || decisions("early_data") != early
+			})
+		})
+		if err != nil {
+			t.Fatalf("%v\n--- caddy log:\n%s", err, s.Log("caddy"))
+		}
+		seen.Write(resp.Body)
+		if !resp.Used0RTT {
+			t.Fatal("the server did not accept 0-RTT: the request was not early data")
+		}
+		if resp.Status != http.StatusTooEarly {
+			t.Errorf("0-RTT request: status %d, want 425", resp.Status)
+		}
+		if reqs := gatewaySaw(); len(reqs) != 0 {
+			t.Errorf("the 0-RTT request reached the gateway: %d requests, first %s", len(reqs), reqs[0].Path)
+		}
+		// RFC 8470 §5.2: the client retries after the handshake.
+		resp, err = c.Get(ctx, "/system/functions", auth)
+		if err != nil || resp.Status != 200 {
+			t.Fatalf("retry after the handshake: %v %+v", err, resp)
+		}
+		if reqs := gatewaySaw(); len(reqs) == 0 {
+			t.Error("the retry did not reach the gateway")
+		}
+	})
+
 	faas := func(stdin string, args ...string) (string, error) {
 		out, err := s.Run("faas-cli", stdin, args...)
 		seen.WriteString(out)
@@ -140,24 +206,15 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("faas-cli invoke works with allow_invoke, and the function sees no credential", func(t *testing.T) {
-		clear, _ := http.NewRequest("DELETE", s.ProviderURL+"/_fakeprovider/requests", nil)
-		if resp, err := http.DefaultClient.Do(clear); err == nil {
-			resp.Body.Close()
+		if _, err := s.ProviderRequests(); err != nil {
+			t.Fatal(err)
 		}
 		out, err := faas("hi", "invoke", "hello-keycl", "-g", s.InvokeURL, "-H", "Authorization=Bearer "+keycloak)
 		if err != nil || !strings.Contains(out, "hello from hello-keycl: hi") {
 			t.Fatalf("invoke: %v\n%s", err, out)
 		}
-		resp, err := http.Get(s.ProviderURL + "/_fakeprovider/requests")
+		reqs, err := s.ProviderRequests()
 		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var reqs []struct {
-			Path          string `json:"path"`
-			Authorization string `json:"authorization"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
 			t.Fatal(err)
 		}
 		invoked := false
@@ -198,7 +255,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("decisions appear on Caddy's /metrics", func(t *testing.T) {
-		for _, outcome := range []string{"allowed", "missing_token", "wrong_audience", "path_denied", "keys_unavailable"} {
+		for _, outcome := range []string{"allowed", "missing_token", "wrong_audience", "path_denied", "keys_unavailable", "early_data"} {
 			v, err := s.Metric(`caddy_fed_oidc_decisions_total{issuer="` + s.IdPURL + `",outcome="` + outcome + `"}`)
 			if err != nil || v == "0" {
 				t.Errorf("%s: %v %s", outcome, err, v)

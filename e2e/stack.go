@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -269,6 +270,18 @@ func (s *Stack) Stop() {
 // HTTPClient returns a client that trusts Caddy's internal CA, which
 // issued the certificate of SecureURL; it exists once Caddy has started.
 func (s *Stack) HTTPClient() (*http.Client, error) {
+	pool, err := s.CARoots()
+	if err != nil {
+		return nil, err
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: 10 * time.Second, Transport: t}, nil
+}
+
+// CARoots is Caddy's internal CA, which issued the certificate of
+// SecureURL; it exists once Caddy has started.
+func (s *Stack) CARoots() (*x509.CertPool, error) {
 	pem, err := os.ReadFile(filepath.Join(s.Dir, "caddy-data", "pki", "authorities", "local", "root.crt"))
 	if err != nil {
 		return nil, fmt.Errorf("reading Caddy's internal CA: %w", err)
@@ -277,9 +290,7 @@ func (s *Stack) HTTPClient() (*http.Client, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, errors.New("no certificate in Caddy's internal CA file")
 	}
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return &http.Client{Timeout: 10 * time.Second, Transport: t}, nil
+	return pool, nil
 }
 
 var plainClient = &http.Client{Timeout: 10 * time.Second}
@@ -339,4 +350,32 @@ func (s *Stack) Metric(prefix string) (string, error) {
 		}
 	}
 	return "", errors.New("no metric " + prefix)
+}
+
+// ProviderRequest is a request the in-memory provider received from the
+// gateway.
+type ProviderRequest struct {
+	Path          string `json:"path"`
+	Authorization string `json:"authorization"`
+}
+
+// ProviderRequests returns what the provider received since the last
+// call, and clears its record.
+func (s *Stack) ProviderRequests() ([]ProviderRequest, error) {
+	resp, err := plainClient.Get(s.ProviderURL + "/_fakeprovider/requests")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var reqs []ProviderRequest
+	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil {
+		return nil, fmt.Errorf("decoding the provider's record: %w", err)
+	}
+	del, _ := http.NewRequest(http.MethodDelete, s.ProviderURL+"/_fakeprovider/requests", nil)
+	resp, err = plainClient.Do(del)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return reqs, nil
 }
