@@ -66,6 +66,7 @@ func TestHandlerInCaddy(t *testing.T) {
 			gateway_basic_auth %[2]s %[3]s
 		}
 		reverse_proxy %[4]s {
+			transport fed_oidc
 			header_up X-Fed-Sub {http.auth.user.id}
 			header_up X-Fed-Azp {http.auth.user.azp}
 		}
@@ -77,7 +78,9 @@ func TestHandlerInCaddy(t *testing.T) {
 			allow_invoke
 			gateway_basic_auth %[2]s %[3]s
 		}
-		reverse_proxy %[4]s
+		reverse_proxy %[4]s {
+			transport fed_oidc
+		}
 	}
 	http://down.localhost:{http} {
 		fed_oidc {
