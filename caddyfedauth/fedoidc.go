@@ -30,7 +30,8 @@ func init() {
 // for one of the configured audiences, and only on the OpenFaaS gateway
 // paths it allows: the /system/ API, and with allow_invoke also
 // /function/ and /async-function/. It then removes the caller's token
-// and, on the /system/ API, hands the gateway's own basic-auth credential to
+// and what else the caller must not pass on (see sanitizeForGateway) and,
+// on the /system/ API, hands the gateway's own basic-auth credential to
 // the reverse_proxy transport fed_oidc (GatewayTransport), which alone
 // sends it, so that credential never leaves the cluster. Place it before
 // `reverse_proxy <gateway> { transport fed_oidc }`.
@@ -327,6 +328,12 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// The path decision is made on the path as it will go upstream; an
 	// ambiguous one is refused before any token work.
 	upstreamPath := r.URL.EscapedPath()
+	// Tunnels are no part of the gateway's API: CONNECT, including the
+	// extended CONNECT of websockets over HTTP/2 and HTTP/3, which
+	// reverse_proxy would turn into an Upgrade.
+	if r.Method == http.MethodConnect {
+		return f.deny(w, r, http.StatusBadRequest, outcomeBadRequest, "", nil, nil)
+	}
 	verdict, pathReason := f.rules.classify(upstreamPath)
 	if verdict == pathAmbiguous {
 		return f.deny(w, r, http.StatusBadRequest, outcomeAmbiguousPath, pathReason, nil, nil)
@@ -353,7 +360,7 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// The caller's token stops here. The gateway's credential goes only
 	// to its /system/ API: on /function/ the gateway passes headers on
 	// to the function, which must never see the admin credential.
-	r.Header.Del("Authorization")
+	sanitizeForGateway(r)
 	if f.credential != nil && isSystemAPI(upstreamPath) {
 		r = f.grantCredential(r, upstreamPath)
 	}
