@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -88,7 +90,18 @@ func (d *discardWriter) WriteHeader(int)             {}
 func BenchmarkHandlerCached(b *testing.B) {
 	ti := newTestIssuer(b)
 	k := ti.addKey(b, "k", "RS256", "rsa2048")
-	f := provisionHandler(b, ti, "")
+	dir := b.TempDir()
+	user, pass := filepath.Join(dir, "user"), filepath.Join(dir, "pass")
+	if err := os.WriteFile(user, []byte("admin"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(pass, []byte("gateway-password"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	f := provisionHandler(b, ti, fmt.Sprintf(`,"gateway_basic_auth":{"user_file":%q,"password_file":%q}`, user, pass))
+	// As in a server whose gateway proxy has transport fed_oidc.
+	gatewayTransports.add(f.server, 1)
+	b.Cleanup(func() { gatewayTransports.add(f.server, -1) })
 	tok := "Bearer " + ti.token(b, k, ti.claims("fed-gw.tenant1"))
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	req := httptest.NewRequest("GET", "/system/functions", nil)
