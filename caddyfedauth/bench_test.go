@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -90,14 +88,7 @@ func (d *discardWriter) WriteHeader(int)             {}
 func BenchmarkHandlerCached(b *testing.B) {
 	ti := newTestIssuer(b)
 	k := ti.addKey(b, "k", "RS256", "rsa2048")
-	dir := b.TempDir()
-	user, pass := filepath.Join(dir, "user"), filepath.Join(dir, "pass")
-	if err := os.WriteFile(user, []byte("admin"), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(pass, []byte("gateway-password"), 0o600); err != nil {
-		b.Fatal(err)
-	}
+	user, pass := writeGatewaySecret(b, "admin", "gateway-password")
 	f := provisionHandler(b, ti, fmt.Sprintf(`,"gateway_basic_auth":{"user_file":%q,"password_file":%q}`, user, pass))
 	// As in a server whose gateway proxy has transport fed_oidc.
 	gatewayTransports.add(f.server, 1)

@@ -14,25 +14,13 @@ import (
 // gateway gets no trailer at all, and the body intact.
 func TestRequestTrailersNeverGoUpstream(t *testing.T) {
 	fx := newUpstreamFixture(t)
-	newInProcessCaddy(t, fmt.Sprintf(`
-	http://localhost:{http} {
-		%[1]s
-		reverse_proxy %[2]s {
-			transport fed_oidc
-		}
-	}
-	http://buffered.localhost:{http} {
-		%[1]s
-		reverse_proxy %[2]s {
-			transport fed_oidc
-			request_buffers 1MB
-		}
-	}
+	newInProcessCaddy(t, fx.site("http://localhost:{http}", "", "")+
+		fx.site("http://buffered.localhost:{http}", "", "request_buffers 1MB")+
+		fmt.Sprintf(`
 	http://plain.localhost:{http} {
-		%[1]s
-		reverse_proxy %[2]s
-	}
-	`, fx.fedOIDC(), fx.gw.srv.URL))
+		%s
+		reverse_proxy %s
+	}`, fx.fedOIDC(), fx.gw.srv.URL))
 	fx.waitReady(t, "localhost")
 
 	tok := fx.token
@@ -85,15 +73,7 @@ func TestRequestTrailersNeverGoUpstream(t *testing.T) {
 // already refuses an Authorization trailer, so others carry the token.
 func TestHTTP2RequestTrailersNeverGoUpstream(t *testing.T) {
 	fx := newUpstreamFixture(t)
-	newInProcessCaddy(t, fmt.Sprintf(`
-	https://localhost:{https} {
-		tls internal
-		%[1]s
-		reverse_proxy %[2]s {
-			transport fed_oidc
-		}
-	}
-	`, fx.fedOIDC(), fx.gw.srv.URL))
+	newInProcessCaddy(t, fx.site("https://localhost:{https}", "tls internal", ""))
 	client := &http.Client{Transport: &http.Transport{
 		// The in-process Caddy's internal CA, in a temporary directory.
 		TLSClientConfig:   &tls.Config{ServerName: "localhost", InsecureSkipVerify: true},
@@ -148,14 +128,7 @@ func TestHTTP2RequestTrailersNeverGoUpstream(t *testing.T) {
 // no later request on the connection skips fed_oidc; CONNECT is refused.
 func TestUpgradeNeverGoesUpstream(t *testing.T) {
 	fx := newUpstreamFixture(t)
-	newInProcessCaddy(t, fmt.Sprintf(`
-	http://localhost:{http} {
-		%[1]s
-		reverse_proxy %[2]s {
-			transport fed_oidc
-		}
-	}
-	`, fx.fedOIDC(), fx.gw.srv.URL))
+	newInProcessCaddy(t, fx.site("http://localhost:{http}", "", ""))
 	fx.waitReady(t, "localhost")
 	auth := "Authorization: Bearer " + fx.token + "\r\n"
 
@@ -204,21 +177,8 @@ func TestUpgradeNeverGoesUpstream(t *testing.T) {
 // {client_ip} again.
 func TestClientClaimsNeverGoUpstream(t *testing.T) {
 	fx := newUpstreamFixture(t)
-	newInProcessCaddy(t, fmt.Sprintf(`
-	http://localhost:{http} {
-		%[1]s
-		reverse_proxy %[2]s {
-			transport fed_oidc
-		}
-	}
-	http://realip.localhost:{http} {
-		%[1]s
-		reverse_proxy %[2]s {
-			transport fed_oidc
-			header_up X-Real-IP {client_ip}
-		}
-	}
-	`, fx.fedOIDC(), fx.gw.srv.URL))
+	newInProcessCaddy(t, fx.site("http://localhost:{http}", "", "")+
+		fx.site("http://realip.localhost:{http}", "", "header_up X-Real-IP {client_ip}"))
 	fx.waitReady(t, "localhost")
 
 	const spoofed = "203.0.113.9"

@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -37,14 +35,7 @@ func newUpstreamFixture(t *testing.T) *upstreamFixture {
 	fx := &upstreamFixture{ti: newTestIssuer(t), gw: newGatewayStandIn(t)}
 	key := fx.ti.addKey(t, "k1", "RS256", "rsa2048")
 	fx.token = fx.ti.token(t, key, fx.ti.claims("fed-gw.tenant1"))
-	dir := t.TempDir()
-	fx.userFile, fx.passFile = filepath.Join(dir, "basic-auth-user"), filepath.Join(dir, "basic-auth-password")
-	if err := os.WriteFile(fx.userFile, []byte("admin\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(fx.passFile, []byte("gateway-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fx.userFile, fx.passFile = writeGatewaySecret(t, "admin", "gateway-password")
 	fx.gatewayCred = basicValue("admin", "gateway-password")
 	return fx
 }
@@ -57,6 +48,20 @@ func (fx *upstreamFixture) fedOIDC() string {
 			allow_invoke
 			gateway_basic_auth %s %s
 		}`, fx.ti.URL(), fx.userFile, fx.passFile)
+}
+
+// site is a Caddyfile site at address: fed_oidc, the handlers between,
+// then reverse_proxy to the gateway with transport fed_oidc and proxyOpts.
+func (fx *upstreamFixture) site(address, between, proxyOpts string) string {
+	return fmt.Sprintf(`
+	%s {
+		%s
+		%s
+		reverse_proxy %s {
+			transport fed_oidc
+			%s
+		}
+	}`, address, fx.fedOIDC(), between, fx.gw.srv.URL, proxyOpts)
 }
 
 // waitReady waits until the site at host has the issuer's keys.
@@ -138,36 +143,15 @@ func rawHTTP(t *testing.T, raw string) (*http.Response, string) {
 func TestGatewayCredentialOnlyToTheGateway(t *testing.T) {
 	fx := newUpstreamFixture(t)
 	authSvc := newGatewayStandIn(t)
-	newInProcessCaddy(t, fmt.Sprintf(`
-	http://localhost:{http} {
-		%[1]s
-		forward_auth %[3]s {
+	newInProcessCaddy(t, fx.site("http://localhost:{http}", `forward_auth `+authSvc.srv.URL+` {
 			uri /check
 			header_up X-Seen-Authorization {http.request.header.Authorization}
-		}
-		reverse_proxy %[2]s {
-			transport fed_oidc
-			header_up X-Seen-Authorization {http.request.header.Authorization}
-		}
-	}
-	http://misplaced.localhost:{http} {
-		%[1]s
-		forward_auth %[3]s {
+		}`, "header_up X-Seen-Authorization {http.request.header.Authorization}")+
+		fx.site("http://misplaced.localhost:{http}", `forward_auth `+authSvc.srv.URL+` {
 			uri /check
 			transport fed_oidc
-		}
-		reverse_proxy %[2]s {
-			transport fed_oidc
-		}
-	}
-	http://rewrite.localhost:{http} {
-		%[1]s
-		reverse_proxy %[2]s {
-			transport fed_oidc
-			rewrite /ui/
-		}
-	}
-	`, fx.fedOIDC(), fx.gw.srv.URL, authSvc.srv.URL))
+		}`, "")+
+		fx.site("http://rewrite.localhost:{http}", "", "rewrite /ui/"))
 	fx.waitReady(t, "rewrite.localhost")
 
 	password := "gateway-password"
