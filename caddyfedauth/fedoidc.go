@@ -30,11 +30,12 @@ func init() {
 // for one of the configured audiences, and only on the OpenFaaS gateway
 // paths it allows: the /system/ API, and with allow_invoke also
 // /function/ and /async-function/. It then removes the caller's token
-// and what else the caller must not pass on (see sanitizeForGateway) and,
-// on the /system/ API, hands the gateway's own basic-auth credential to
-// the reverse_proxy transport fed_oidc (GatewayTransport), which alone
-// sends it, so that credential never leaves the cluster. Place it before
-// `reverse_proxy <gateway> { transport fed_oidc }`.
+// and what else the caller must not pass on (request trailers, Upgrade,
+// and forwarding headers such as Forwarded and X-Real-IP) and, on the
+// /system/ API, hands the gateway's own basic-auth credential to the
+// reverse_proxy transport fed_oidc (GatewayTransport), which alone sends
+// it, so that credential never leaves the cluster. Place it before
+// `reverse_proxy <gateway> { transport fed_oidc }`. CONNECT is refused.
 //
 // Refusals follow RFC 6750: 401 with `WWW-Authenticate: Bearer ...` for
 // a missing or invalid token, 403 (error="insufficient_scope") for a
