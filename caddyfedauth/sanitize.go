@@ -39,7 +39,7 @@ func sanitizeForGateway(r *http.Request) {
 // X-Client-IP, True-Client-IP, and every X-Forwarded-* except For, Proto
 // and Host, which reverse_proxy rewrites itself (keeping a received value
 // only from its trusted_proxies). Names match case-insensitively with '_'
-// as '-', the way a CGI-style function reads them: of-watchdog hands
+// as '-', the way a CGI-style function reads them: the watchdog hands
 // both X-Real-Ip and X_Real_Ip to a function as Http_X_Real_Ip.
 func isClientClaim(k string) bool {
 	switch k {
