@@ -88,7 +88,11 @@ func (d *discardWriter) WriteHeader(int)             {}
 func BenchmarkHandlerCached(b *testing.B) {
 	ti := newTestIssuer(b)
 	k := ti.addKey(b, "k", "RS256", "rsa2048")
-	f := provisionHandler(b, ti, "")
+	user, pass := writeGatewaySecret(b, "admin", "gateway-password")
+	f := provisionHandler(b, ti, fmt.Sprintf(`,"gateway_basic_auth":{"user_file":%q,"password_file":%q}`, user, pass))
+	// As in a server whose gateway proxy has transport fed_oidc.
+	gatewayTransports.add(f.server, 1)
+	b.Cleanup(func() { gatewayTransports.add(f.server, -1) })
 	tok := "Bearer " + ti.token(b, k, ti.claims("fed-gw.tenant1"))
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	req := httptest.NewRequest("GET", "/system/functions", nil)

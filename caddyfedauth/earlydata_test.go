@@ -126,7 +126,9 @@ func TestEarlyDataInCaddy(t *testing.T) {
 				audience fed-gw.tenant1
 				gateway_basic_auth %[2]s %[3]s
 			}
-			reverse_proxy %[4]s
+			reverse_proxy %[4]s {
+				transport fed_oidc
+			}
 		}
 	}
 	`, ti.URL(), userFile, passFile, gw.srv.URL))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -28,10 +29,13 @@ func init() {
 // with a valid short-lived OIDC access token from the configured issuer
 // for one of the configured audiences, and only on the OpenFaaS gateway
 // paths it allows: the /system/ API, and with allow_invoke also
-// /function/ and /async-function/. It then removes the caller's token and,
-// on the /system/ API, sets the gateway's own basic-auth credential, so
-// that credential never leaves the cluster. Place it before
-// reverse_proxy to the gateway.
+// /function/ and /async-function/. It then removes the caller's token
+// and what else the caller must not pass on (request trailers, Upgrade,
+// and forwarding headers such as Forwarded and X-Real-IP) and, on the
+// /system/ API, hands the gateway's own basic-auth credential to the
+// reverse_proxy transport fed_oidc (GatewayTransport), which alone sends
+// it, so that credential never leaves the cluster. Place it before
+// `reverse_proxy <gateway> { transport fed_oidc }`. CONNECT is refused.
 //
 // Refusals follow RFC 6750: 401 with `WWW-Authenticate: Bearer ...` for
 // a missing or invalid token, 403 (error="insufficient_scope") for a
@@ -119,7 +123,9 @@ type FedOIDC struct {
 	// The gateway's basic-auth credential, sent upstream on /system/ API
 	// requests in place of the caller's token. Never on function
 	// invocations: the gateway passes their headers on to the function.
-	// The caller's Authorization header is always removed.
+	// Only the reverse_proxy transport fed_oidc sends it; no header or
+	// placeholder holds it for other handlers. The caller's Authorization
+	// header is always removed. Default: none.
 	GatewayBasicAuth *GatewayBasicAuth `json:"gateway_basic_auth,omitempty"`
 
 	// The realm named in WWW-Authenticate challenges. Default: openfaas.
@@ -135,6 +141,11 @@ type FedOIDC struct {
 	source     keySourceSettings // pool key of verifier.keys, once acquired
 	cacheKey   string            // pool key of verifier.cache, once acquired
 	released   bool              // Cleanup ran: the pooled parts are released
+
+	// The Caddy server this handler runs in, checked once for a
+	// GatewayTransport (transport.go).
+	server         any
+	transportCheck *sync.Once
 }
 
 // Defaults, applied in Provision.
@@ -165,6 +176,8 @@ func (FedOIDC) CaddyModule() caddy.ModuleInfo {
 // credential and starts fetching the issuer's keys in the background.
 func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	f.logger = ctx.Logger()
+	f.server = ctx.Value(caddyhttp.ServerCtxKey)
+	f.transportCheck = new(sync.Once)
 	repl := caddy.NewReplacer()
 	f.Issuer = repl.ReplaceAll(f.Issuer, "")
 	f.JWKSURL = repl.ReplaceAll(f.JWKSURL, "")
@@ -357,6 +370,12 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// The path decision is made on the path as it will go upstream; an
 	// ambiguous one is refused before any token work.
 	upstreamPath := r.URL.EscapedPath()
+	// Tunnels are no part of the gateway's API: CONNECT, including the
+	// extended CONNECT of websockets over HTTP/2 and HTTP/3, which
+	// reverse_proxy would turn into an Upgrade.
+	if r.Method == http.MethodConnect {
+		return f.deny(w, r, http.StatusBadRequest, outcomeBadRequest, "", nil, nil)
+	}
 	verdict, pathReason := f.rules.classify(upstreamPath)
 	if verdict == pathAmbiguous {
 		return f.deny(w, r, http.StatusBadRequest, outcomeAmbiguousPath, pathReason, nil, nil)
@@ -387,9 +406,9 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// The caller's token stops here. The gateway's credential goes only
 	// to its /system/ API: on /function/ the gateway passes headers on
 	// to the function, which must never see the admin credential.
-	r.Header.Del("Authorization")
+	sanitizeForGateway(r)
 	if f.credential != nil && isSystemAPI(upstreamPath) {
-		r.Header.Set("Authorization", f.credential.value())
+		r = f.grantCredential(r, upstreamPath)
 	}
 	return next.ServeHTTP(w, r)
 }

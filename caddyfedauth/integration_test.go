@@ -1,6 +1,7 @@
 package caddyfedauth
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// gatewayStandIn records what reaches the "OpenFaaS gateway".
+// gatewayStandIn records what reaches the "OpenFaaS gateway": each
+// request as it stood once its body was read, so with its trailers, and
+// the body in the clone's Body.
 type gatewayStandIn struct {
 	mu   sync.Mutex
 	hits []*http.Request
@@ -25,8 +28,11 @@ type gatewayStandIn struct {
 func newGatewayStandIn(t *testing.T) *gatewayStandIn {
 	g := &gatewayStandIn{}
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body) // trailers arrive after the body
+		hit := r.Clone(r.Context())
+		hit.Body = io.NopCloser(bytes.NewReader(body))
 		g.mu.Lock()
-		g.hits = append(g.hits, r.Clone(r.Context()))
+		g.hits = append(g.hits, hit)
 		g.mu.Unlock()
 		fmt.Fprintf(w, "gateway saw %s", r.URL.EscapedPath())
 	}))
@@ -66,6 +72,7 @@ func TestHandlerInCaddy(t *testing.T) {
 			gateway_basic_auth %[2]s %[3]s
 		}
 		reverse_proxy %[4]s {
+			transport fed_oidc
 			header_up X-Fed-Sub {http.auth.user.id}
 			header_up X-Fed-Azp {http.auth.user.azp}
 		}
@@ -77,7 +84,9 @@ func TestHandlerInCaddy(t *testing.T) {
 			allow_invoke
 			gateway_basic_auth %[2]s %[3]s
 		}
-		reverse_proxy %[4]s
+		reverse_proxy %[4]s {
+			transport fed_oidc
+		}
 	}
 	http://down.localhost:{http} {
 		fed_oidc {

@@ -41,6 +41,20 @@ func writeK8sSecret(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
+// writeGatewaySecret writes the files of a gateway basic-auth secret, as
+// kubectl mounts them (with a trailing newline), in a temporary directory.
+func writeGatewaySecret(t testing.TB, user, pass string) (userFile, passFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	userFile, passFile = filepath.Join(dir, "basic-auth-user"), filepath.Join(dir, "basic-auth-password")
+	for file, v := range map[string]string{userFile: user, passFile: pass} {
+		if err := os.WriteFile(file, []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return userFile, passFile
+}
+
 func basicValue(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }

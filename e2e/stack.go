@@ -123,7 +123,9 @@ https://127.0.0.1:%[3]s {
 		audience %[5]s %[6]s
 		gateway_basic_auth %[7]s/basic-auth-user %[7]s/basic-auth-password
 	}
-	reverse_proxy %[8]s
+	reverse_proxy %[8]s {
+		transport fed_oidc
+	}
 }
 
 http://127.0.0.1:%[9]s {
@@ -134,7 +136,9 @@ http://127.0.0.1:%[9]s {
 		allow_invoke
 		gateway_basic_auth %[7]s/basic-auth-user %[7]s/basic-auth-password
 	}
-	reverse_proxy %[8]s
+	reverse_proxy %[8]s {
+		transport fed_oidc
+	}
 }
 `, port(s.AdminURL), filepath.Join(s.Dir, "caddy-data"), port(s.SecureURL), s.IdPURL, KeycloakClient, Audience,
 		secrets, s.GatewayURL, port(s.InvokeURL))

@@ -618,6 +618,10 @@ func checkCaddyfile(t *testing.T, r *rendered, w want) {
 	if len(rp) != 1 || fmt.Sprint(rp[0]["upstreams"]) != fmt.Sprintf("[map[dial:%s]]", w.gatewayDial) {
 		t.Errorf("reverse_proxy %v, want one to %s", rp, w.gatewayDial)
 	}
+	// Only this transport sends the gateway credential.
+	if len(rp) == 1 && path(rp[0], "transport", "protocol") != "fed_oidc" {
+		t.Errorf("reverse_proxy transport %v, want fed_oidc", rp[0]["transport"])
+	}
 
 	// Servers: the public one, and the health one without fed_oidc.
 	servers, _ := path(cfg, "apps", "http", "servers").(map[string]any)

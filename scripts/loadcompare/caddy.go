@@ -147,7 +147,9 @@ const caddyfileTemplate = `{
 		audience %s
 		gateway_basic_auth %s %s
 	}
-	reverse_proxy 127.0.0.1:%d
+	reverse_proxy 127.0.0.1:%d {
+		transport fed_oidc
+	}
 }
 `
 

@@ -69,6 +69,9 @@ http://:{{ include "caddy-fedauth.healthPort" . }} {
 {{- end }}
 		gateway_basic_auth {{ include "caddy-fedauth.basicAuthDir" . }}/basic-auth-user {{ include "caddy-fedauth.basicAuthDir" . }}/basic-auth-password
 	}
-	reverse_proxy {{ .Values.gatewayURL | trimSuffix "/" }}
+	reverse_proxy {{ .Values.gatewayURL | trimSuffix "/" }} {
+		# Only this transport sends the gateway credential, and only to the gateway.
+		transport fed_oidc
+	}
 }
 {{- end }}
