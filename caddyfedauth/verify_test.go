@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,6 +97,8 @@ func TestVerifyTokens(t *testing.T) {
 		{"missing alg", signToken(t, `{"kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "alg_not_allowed"},
 		{"alg not a string", signToken(t, `{"alg":["RS256"],"kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
 		{"duplicate alg header", signToken(t, `{"alg":"RS256","alg":"none","kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"duplicate typ header", signToken(t, `{"alg":"RS256","kid":"rsa-1","typ":"JWT","typ":"at+jwt"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"duplicate inside the jwk header", signToken(t, `{"alg":"RS256","kid":"rsa-1","jwk":{"kty":"RSA","kty":"EC"}}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
 
 		// signatures
 		{"wrong key under a known kid (RSA)", ti.token(t, evilRSA, valid()), "bad_signature"},
@@ -209,6 +212,109 @@ func TestVerifyOptions(t *testing.T) {
 			t.Errorf("got %s", got)
 		}
 	})
+}
+
+// TestVerifyStrictDecoding: a payload has one reading and a token one
+// spelling. Every case is signed by the issuer's own key (or is a
+// respelling of a valid token), so only the decoding can refuse it.
+func TestVerifyStrictDecoding(t *testing.T) {
+	ti := newTestIssuer(t)
+	for _, k := range []*testKey{
+		ti.addKey(t, "rsa-1", "RS256", "rsa2048"),
+		ti.addKey(t, "ec-1", "ES256", "p256"),
+	} {
+		t.Run(k.alg, func(t *testing.T) {
+			f := provisionHandler(t, ti, "")
+			for _, tc := range strictDecodingAttacks(t, ti, k) {
+				t.Run(tc.name, func(t *testing.T) {
+					before := f.verifier.cache.len()
+					if got := reasonOf(verifyOnce(f, tc.token)); got != tc.want {
+						t.Errorf("got %s, want %s", got, tc.want)
+					}
+					if grew := f.verifier.cache.len() > before; grew != (tc.want == "ok") {
+						t.Errorf("cache grew: %v, for a token that got %s", grew, tc.want)
+					}
+				})
+			}
+		})
+	}
+
+	// The issue's case: the valid token is cached, and none of its other
+	// spellings is accepted from the cache or adds an entry of its own.
+	t.Run("respellings of a cached token", func(t *testing.T) {
+		k := ti.addKey(t, "rsa-2", "RS256", "rsa2048b")
+		f := provisionHandler(t, ti, "")
+		good := ti.token(t, k, ti.claims("fed-gw.tenant1"))
+		if err := verifyOnce(f, good); err != nil {
+			t.Fatal(err)
+		}
+		spellings := signatureSpellings(t, good)
+		if len(spellings) < 15 {
+			t.Fatalf("only %d respellings of an RS256 signature", len(spellings))
+		}
+		for _, v := range append(spellings, tokenCase{name: "padded", token: good + "=="}) {
+			if got := reasonOf(verifyOnce(f, v.token)); got != reasonMalformed {
+				t.Errorf("%s: got %s", v.name, got)
+			}
+		}
+		if n := f.verifier.cache.len(); n != 1 {
+			t.Errorf("cache holds %d entries, want 1", n)
+		}
+	})
+}
+
+func TestCanonicalBase64URL(t *testing.T) {
+	for _, tc := range []struct {
+		seg  string
+		want bool
+	}{
+		{"", true}, {"AA", true}, {"AAA", true}, {"AAAA", true}, {"-_8", true}, {"QQ", true},
+		{"A", false},     // 6 bits end no byte
+		{"AB", false},    // stray bits 0001
+		{"AAB", false},   // stray bits 01
+		{"QR", false},    // "A" is QQ
+		{"AA==", false},  // padding
+		{"AA+A", false},  // standard alphabet
+		{"AA/A", false},  // standard alphabet
+		{"AA\nA", false}, // Go's decoder skips newlines
+		{"AA\rA", false},
+		{"AA A", false},
+		{"AA.A", false},
+	} {
+		seg := strings.NewReplacer(`\n`, "\n", `\r`, "\r").Replace(tc.seg)
+		if got := canonicalBase64URL(seg); got != tc.want {
+			t.Errorf("canonicalBase64URL(%q) = %v, want %v", seg, got, tc.want)
+		}
+	}
+	// Agreement with the standard library's strict decoder on every
+	// short segment of a few characters: canonical exactly when
+	// RawURLEncoding.Strict() decodes it and it has no CR or LF.
+	for _, seg := range allSegments(3) {
+		_, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+		want := err == nil && !strings.ContainsAny(seg, "\r\n")
+		if got := canonicalBase64URL(seg); got != want {
+			t.Fatalf("canonicalBase64URL(%q) = %v, strict decoding says %v", seg, got, want)
+		}
+	}
+}
+
+// allSegments lists every string of up to n characters over the base64
+// alphabets, padding and CR/LF.
+func allSegments(n int) []string {
+	const chars = b64URLAlphabet + "+/=\r\n"
+	out := []string{""}
+	prev := []string{""}
+	for range n {
+		var next []string
+		for _, p := range prev {
+			for i := range len(chars) {
+				next = append(next, p+chars[i:i+1])
+			}
+		}
+		out = append(out, next...)
+		prev = next
+	}
+	return out
 }
 
 func verifyOnce(f *FedOIDC, token string) error {
