@@ -152,7 +152,7 @@ func BenchmarkCheckClaims(b *testing.B) {
 			now := time.Now()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.checkClaims(payload, now); err != nil {
+				if _, err := v.checkClaims(payload, "at+jwt", now); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -77,6 +77,11 @@ func TestValidate(t *testing.T) {
 		{"unreadable password file", "issuer https://idp.example.com\naudience a\ngateway_basic_auth " + user + " " + filepath.Join(dir, "nope"), "gateway_basic_auth password_file: open"},
 		{"unreadable CA bundle", "issuer https://idp.example.com\naudience a\nca_bundle " + filepath.Join(dir, "ca.pem"), "ca_bundle:"},
 		{"realm with a quote", "issuer https://idp.example.com\naudience a\nrealm a\"b", "realm:"},
+		{"valid require_typ and max_token_lifetime", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwt JWT\nmax_token_lifetime 1h", ""},
+		{"empty require_typ", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwt \"\"", `require_typ 1: "" must be printable ASCII without spaces`},
+		{"require_typ with a space", "issuer https://idp.example.com\naudience a\nrequire_typ \"at+jwt JWT\"", `require_typ 0: "at+jwt JWT" must be printable ASCII`},
+		{"require_typ not ASCII", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwté", `require_typ 0: "at+jwté" must be printable ASCII`},
+		{"negative max_token_lifetime", "issuer https://idp.example.com\naudience a\nmax_token_lifetime -1m", "max_token_lifetime: -1m0s is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			caddyfile := ":8443 {\n\tfed_oidc {\n" + tc.body + "\n\t}\n\treverse_proxy 127.0.0.1:1\n}\n"

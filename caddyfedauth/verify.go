@@ -1,6 +1,7 @@
 package caddyfedauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -70,6 +71,8 @@ const (
 	reasonNotYetValid     = "not_yet_valid"
 	reasonWrongIssuer     = "wrong_issuer"
 	reasonWrongAudience   = "wrong_audience"
+	reasonWrongType       = "wrong_type"
+	reasonLifetimeTooLong = "lifetime_too_long"
 )
 
 // verifier checks compact JWS access tokens against one issuer.
@@ -79,6 +82,8 @@ type verifier struct {
 	acceptAZP bool
 	algs      map[string]jwa.SignatureAlgorithm
 	skew      time.Duration
+	typs      map[string]struct{} // normalized by mediaType; nil: typ not checked
+	maxLife   time.Duration       // 0: lifetime not checked
 	maxSize   int
 	keys      *keySource
 	cache     *tokenCache
@@ -160,7 +165,7 @@ func (v *verifier) verifyNew(ctx context.Context, token string, keys *keySet, no
 	if err != nil {
 		return nil, nil, refuse(reasonBadSignature, err)
 	}
-	id, err := v.checkClaims(payload, now)
+	id, err := v.checkClaims(payload, hdr.typ, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -169,8 +174,8 @@ func (v *verifier) verifyNew(ctx context.Context, token string, keys *keySet, no
 
 // joseHeader is the part of the protected header we act on.
 type joseHeader struct {
-	alg, kid  string
-	forbidden string // the first header we refuse to honour, if any
+	alg, kid, typ string
+	forbidden     string // the first header we refuse to honour, if any
 }
 
 // parseHeader decodes the protected header strictly, by the rules of
@@ -190,6 +195,8 @@ func parseHeader(enc string) (joseHeader, error) {
 			h.alg, err = s.stringValue()
 		case "kid":
 			h.kid, err = s.stringValue()
+		case "typ":
+			h.typ, err = s.stringValue()
 		case "jku", "jwk", "x5u", "x5c", "crit", "b64":
 			// Keys come from the issuer's JWKS only, and we implement no
 			// critical extension: a token that asks otherwise is refused.
@@ -245,9 +252,25 @@ func canonicalBase64URL(s string) bool {
 	return true
 }
 
-// checkClaims decodes the verified payload and checks it against the
-// issuer's settings.
-func (v *verifier) checkClaims(payload []byte, now time.Time) (*identity, error) {
+// mediaType normalizes a typ value the way RFC 7515 §4.1.9 compares them:
+// case-insensitively (ASCII only, so no Unicode folding can make a match),
+// and with "application/" implied when there is no '/'.
+func mediaType(typ string) string {
+	b := []byte(typ)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if !bytes.ContainsRune(b, '/') {
+		return "application/" + string(b)
+	}
+	return string(b)
+}
+
+// checkClaims decodes the verified payload and checks it, with the
+// header's typ, against the issuer's settings.
+func (v *verifier) checkClaims(payload []byte, typ string, now time.Time) (*identity, error) {
 	c, err := decodeClaims(payload)
 	if err != nil {
 		return nil, refuse(reasonMalformed, err)
@@ -264,6 +287,12 @@ func (v *verifier) checkClaims(payload []byte, now time.Time) (*identity, error)
 	if c.Issuer != v.issuer {
 		return nil, fail(reasonWrongIssuer, nil)
 	}
+	if v.typs != nil {
+		// An absent typ reads as "" and matches nothing.
+		if _, ok := v.typs[mediaType(typ)]; !ok {
+			return nil, fail(reasonWrongType, fmt.Errorf("typ %q", typ))
+		}
+	}
 	if c.Expiry.IsZero() {
 		return nil, fail(reasonMalformed, errors.New("no exp claim"))
 	}
@@ -276,6 +305,16 @@ func (v *verifier) checkClaims(payload []byte, now time.Time) (*identity, error)
 	}
 	if !c.IssuedAt.IsZero() && now.Add(v.skew).Before(c.IssuedAt) {
 		return nil, fail(reasonNotYetValid, errors.New("iat in the future"))
+	}
+	if v.maxLife > 0 {
+		// The issuer's stated lifetime, and what is left of it: a token
+		// without iat must not outlive the bound either.
+		if !c.IssuedAt.IsZero() && c.Expiry.Sub(c.IssuedAt) > v.maxLife {
+			return nil, fail(reasonLifetimeTooLong, errors.New("exp - iat exceeds max_token_lifetime"))
+		}
+		if c.Expiry.Sub(now) > v.maxLife+v.skew {
+			return nil, fail(reasonLifetimeTooLong, errors.New("exp is further away than max_token_lifetime"))
+		}
 	}
 	if !v.audienceMatches(c) {
 		return nil, fail(reasonWrongAudience, nil)

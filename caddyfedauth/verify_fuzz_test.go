@@ -40,7 +40,7 @@ func FuzzVerifyToken(f *testing.F) {
 	known := map[string]bool{
 		reasonTooLarge: true, reasonMalformed: true, reasonAlgNotAllowed: true, reasonForbiddenHeader: true,
 		reasonUnknownKey: true, reasonBadSignature: true, reasonExpired: true, reasonNotYetValid: true,
-		reasonWrongIssuer: true, reasonWrongAudience: true,
+		reasonWrongIssuer: true, reasonWrongAudience: true, reasonWrongType: true, reasonLifetimeTooLong: true,
 	}
 	f.Fuzz(func(t *testing.T, token string) {
 		_, err := h.verifier.verify(context.Background(), token)
@@ -78,7 +78,7 @@ func FuzzParseHeader(f *testing.F) {
 	for _, s := range []string{
 		`{"alg":"RS256","kid":"k"}`, `{"alg":"RS256","alg":"none"}`, `{"alg":1}`, `[]`, `{"crit":["exp"]}`,
 		`{"alg":"RS256"}x`, `{"a":{"alg":"none"},"alg":"ES256"}`, `{"alg":"\u0052S256"}`,
-		`{"alg":"RS256","jwk":{"kty":"RSA","kty":"EC"}}`,
+		`{"alg":"RS256","typ":"at+jwt"}`, `{"alg":"RS256","typ":1}`, `{"alg":"RS256","jwk":{"kty":"RSA","kty":"EC"}}`,
 		`{"alg":"RS256","ALG":"none"}`, `{"alg":"RS256","x":"\ud800"}`,
 	} {
 		f.Add(b64([]byte(s)))
@@ -98,6 +98,9 @@ func FuzzParseHeader(f *testing.F) {
 		}
 		if a, _ := m["alg"].(string); a != h.alg {
 			t.Fatalf("alg %q, encoding/json reads %q", h.alg, a)
+		}
+		if typ, _ := m["typ"].(string); typ != h.typ {
+			t.Fatalf("typ %q, encoding/json reads %q", h.typ, typ)
 		}
 		if h.alg != "" {
 			a, err := jwsbb.HeaderGetString(jwsbb.HeaderParse(raw), "alg")

@@ -6,12 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
-// TestStrictTokensInCaddy sends the strict-decoding attack tokens
-// through fed_oidc in a running Caddy: each is refused with 401
-// invalid_token (400 where the bearer syntax already refuses it) and
-// nothing reaches the gateway.
+// TestStrictTokensInCaddy sends the strict-decoding attack tokens, and
+// tokens of the wrong type or lifetime, through fed_oidc in a running
+// Caddy: each is refused with 401 invalid_token (400 where the bearer
+// syntax already refuses it) and nothing reaches the gateway.
 func TestStrictTokensInCaddy(t *testing.T) {
 	ti := newTestIssuer(t)
 	key := ti.addKey(t, "k1", "RS256", "rsa2048")
@@ -25,6 +26,15 @@ func TestStrictTokensInCaddy(t *testing.T) {
 		reverse_proxy %[2]s {
 			header_up X-Fed-Sub {http.auth.user.id}
 		}
+	}
+	http://strict.localhost:{http} {
+		fed_oidc {
+			issuer %[1]s
+			audience fed-gw.tenant1
+			require_typ at+jwt
+			max_token_lifetime 10m
+		}
+		reverse_proxy %[2]s
 	}
 	`, ti.URL(), gw.srv.URL))
 	waitFor(t, "keys in the running config", func() bool {
@@ -43,6 +53,24 @@ func TestStrictTokensInCaddy(t *testing.T) {
 			continue // no client can send it in a header
 		}
 		cases = append(cases, httpCase{tokenCase: tc})
+	}
+	withTyp := func(hdr string) string {
+		return signToken(t, `{"alg":"RS256","kid":"k1"`+hdr+`}`, ti.claims("fed-gw.tenant1"), "RS256", key.priv)
+	}
+	long := ti.claims("fed-gw.tenant1")
+	long["exp"] = time.Now().Add(100 * 365 * 24 * time.Hour).Unix()
+	noIat := ti.claims("fed-gw.tenant1")
+	delete(noIat, "iat")
+	noIat["exp"] = time.Now().Add(time.Hour).Unix()
+	for _, tc := range []tokenCase{
+		{name: "typ at+jwt", token: withTyp(`,"typ":"at+jwt"`), want: "ok"},
+		{name: "typ application/AT+JWT", token: withTyp(`,"typ":"application/AT+JWT"`), want: "ok"},
+		{name: "typ JWT (an ID token's type)", token: withTyp(`,"typ":"JWT"`), want: reasonWrongType},
+		{name: "no typ", token: withTyp(``), want: reasonWrongType},
+		{name: "valid for 100 years", token: ti.token(t, key, long), want: reasonLifetimeTooLong},
+		{name: "no iat, an hour left", token: ti.token(t, key, noIat), want: reasonLifetimeTooLong},
+	} {
+		cases = append(cases, httpCase{tokenCase: tc, host: "strict.localhost"})
 	}
 
 	for _, tc := range cases {
@@ -88,7 +116,7 @@ func TestStrictTokensInCaddy(t *testing.T) {
 
 	t.Run("refusals are counted by reason", func(t *testing.T) {
 		b := scrapeMetrics(t)
-		for _, reason := range []string{reasonMalformed} {
+		for _, reason := range []string{reasonMalformed, reasonWrongType, reasonLifetimeTooLong} {
 			if want := fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome=%q}`, ti.URL(), reason); !strings.Contains(b, want) {
 				t.Errorf("metrics lack %s", want)
 			}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,8 +98,11 @@ func TestVerifyTokens(t *testing.T) {
 		{"missing alg", signToken(t, `{"kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "alg_not_allowed"},
 		{"alg not a string", signToken(t, `{"alg":["RS256"],"kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
 		{"duplicate alg header", signToken(t, `{"alg":"RS256","alg":"none","kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"typ not a string", signToken(t, `{"alg":"RS256","kid":"rsa-1","typ":["JWT"]}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"typ null", signToken(t, `{"alg":"RS256","kid":"rsa-1","typ":null}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
 		{"duplicate typ header", signToken(t, `{"alg":"RS256","kid":"rsa-1","typ":"JWT","typ":"at+jwt"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
 		{"duplicate inside the jwk header", signToken(t, `{"alg":"RS256","kid":"rsa-1","jwk":{"kty":"RSA","kty":"EC"}}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"no typ is fine by default", signToken(t, `{"alg":"RS256","kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "ok"},
 
 		// signatures
 		{"wrong key under a known kid (RSA)", ti.token(t, evilRSA, valid()), "bad_signature"},
@@ -315,6 +319,104 @@ func allSegments(n int) []string {
 		prev = next
 	}
 	return out
+}
+
+// TestVerifyTokenType: require_typ compares as RFC 7515 §4.1.9 says.
+func TestVerifyTokenType(t *testing.T) {
+	ti := newTestIssuer(t)
+	k := ti.addKey(t, "rsa-1", "RS256", "rsa2048")
+	withTyp := func(typ string) string {
+		return signToken(t, `{"alg":"RS256","kid":"rsa-1"`+typ+`}`, ti.claims("fed-gw.tenant1"), "RS256", k.priv)
+	}
+	atJWT := provisionHandler(t, ti, `,"require_typ":["at+jwt"]`)
+	either := provisionHandler(t, ti, `,"require_typ":["JWT","application/at+jwt","kb+jwt"]`)
+	off := provisionHandler(t, ti, "")
+	for _, tc := range []struct {
+		name, typ            string
+		atJWT, either, unset string
+	}{
+		{"missing", ``, "wrong_type", "wrong_type", "ok"},
+		{"empty", `,"typ":""`, "wrong_type", "wrong_type", "ok"},
+		{"JWT (Keycloak, Entra ID)", `,"typ":"JWT"`, "wrong_type", "ok", "ok"},
+		{"jwt", `,"typ":"jwt"`, "wrong_type", "ok", "ok"},
+		{"at+jwt", `,"typ":"at+jwt"`, "ok", "ok", "ok"},
+		{"application/at+jwt", `,"typ":"application/at+jwt"`, "ok", "ok", "ok"},
+		{"AT+JWT", `,"typ":"AT+JWT"`, "ok", "ok", "ok"},
+		{"Application/At+Jwt", `,"typ":"Application/At+Jwt"`, "ok", "ok", "ok"},
+		{"another type's prefix", `,"typ":"text/at+jwt"`, "wrong_type", "wrong_type", "ok"},
+		{"application/jwt", `,"typ":"application/jwt"`, "wrong_type", "ok", "ok"},
+		{"trailing space", `,"typ":"at+jwt "`, "wrong_type", "wrong_type", "ok"},
+		{"a parameter", `,"typ":"at+jwt;x=1"`, "wrong_type", "wrong_type", "ok"},
+		{"ID token type of some IdPs", `,"typ":"id_token+jwt"`, "wrong_type", "wrong_type", "ok"},
+		{"kb+jwt", `,"typ":"kb+jwt"`, "wrong_type", "ok", "ok"},
+		// Unicode case mapping must not make a match: strings.ToLower
+		// turns U+212A KELVIN SIGN into an ASCII k.
+		{"Kelvin sign for k", `,"typ":"\u212ab+jwt"`, "wrong_type", "wrong_type", "ok"},
+		{"escaped at+jwt", `,"typ":"at\u002bjwt"`, "ok", "ok", "ok"},
+		{"a number", `,"typ":1`, "malformed_token", "malformed_token", "malformed_token"},
+		{"an object", `,"typ":{"t":"at+jwt"}`, "malformed_token", "malformed_token", "malformed_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := withTyp(tc.typ)
+			for _, c := range []struct {
+				f    *FedOIDC
+				want string
+			}{{atJWT, tc.atJWT}, {either, tc.either}, {off, tc.unset}} {
+				if got := reasonOf(verifyOnce(c.f, tok)); got != c.want {
+					t.Errorf("require_typ %q: got %s, want %s", c.f.RequireTyp, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyLifetime: max_token_lifetime bounds both what the issuer
+// granted (exp - iat) and what is left (exp - now), with a fixed clock.
+func TestVerifyLifetime(t *testing.T) {
+	ti := newTestIssuer(t)
+	k := ti.addKey(t, "rsa-1", "RS256", "rsa2048")
+	f := provisionHandler(t, ti, `,"max_token_lifetime":"1h","clock_skew":"30s","token_cache_size":-1`)
+	off := provisionHandler(t, ti, `,"token_cache_size":-1`)
+	now := time.Unix(time.Now().Unix(), 0)
+	f.verifier.now = func() time.Time { return now }
+	off.verifier.now = f.verifier.now
+	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	const none = time.Duration(math.MinInt64) // no iat claim
+	for _, tc := range []struct {
+		name          string
+		iat, exp      time.Duration
+		want, wantOff string
+	}{
+		{"5 minutes", 0, 5 * time.Minute, "ok", "ok"},
+		{"exactly the limit", 0, time.Hour, "ok", "ok"},
+		{"a second over the limit", 0, time.Hour + time.Second, "lifetime_too_long", "ok"},
+		{"valid for 100 years", 0, 100 * 365 * 24 * time.Hour, "lifetime_too_long", "ok"},
+		{"issued long ago, little left", -2 * time.Hour, time.Minute, "lifetime_too_long", "ok"},
+		{"issued long ago, expired", -2 * time.Hour, -time.Hour, "expired", "expired"},
+		{"no iat, 100 years left", none, 100 * 365 * 24 * time.Hour, "lifetime_too_long", "ok"},
+		{"no iat, within the limit", none, 30 * time.Minute, "ok", "ok"},
+		{"no iat, the limit plus skew", none, time.Hour + 30*time.Second, "ok", "ok"},
+		{"no iat, a second past limit plus skew", none, time.Hour + 31*time.Second, "lifetime_too_long", "ok"},
+		{"iat ahead by the skew, a full lifetime", 30 * time.Second, time.Hour + 30*time.Second, "ok", "ok"},
+		{"iat ahead past the skew", 31 * time.Second, time.Hour, "not_yet_valid", "not_yet_valid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ti.claims("fed-gw.tenant1")
+			c["exp"] = at(tc.exp)
+			if tc.iat == none {
+				delete(c, "iat")
+			} else {
+				c["iat"] = at(tc.iat)
+			}
+			tok := ti.token(t, k, c)
+			if got := reasonOf(verifyOnce(f, tok)); got != tc.want {
+				t.Errorf("max_token_lifetime 1h: got %s, want %s", got, tc.want)
+			}
+			if got := reasonOf(verifyOnce(off, tok)); got != tc.wantOff {
+				t.Errorf("unset: got %s, want %s", got, tc.wantOff)
+			}
+		})
+	}
 }
 
 func verifyOnce(f *FedOIDC, token string) error {
