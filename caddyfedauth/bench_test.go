@@ -130,3 +130,36 @@ func BenchmarkTokenCacheFlood(b *testing.B) {
 	}
 	b.ReportMetric(float64(c.len()), "entries")
 }
+
+// BenchmarkCheckClaims decodes and checks a verified payload: the test
+// issuer's claims, and a Keycloak-shaped access token with nested roles.
+func BenchmarkCheckClaims(b *testing.B) {
+	ti := newTestIssuer(b)
+	v := &verifier{issuer: ti.URL(), audiences: map[string]struct{}{"fed-gw.tenant1": {}}, skew: 30 * time.Second}
+	keycloak := ti.claims("fed-gw.tenant1")
+	for k, val := range map[string]any{
+		"jti": "onrtcc:1c1e6a4c-63f4-4c5e-9d43-cf6b3b57b7c1", "typ": "Bearer", "acr": "1",
+		"allowed-origins": []string{"/*"},
+		"realm_access":    map[string]any{"roles": []string{"offline_access", "default-roles-openfaas", "uma_authorization"}},
+		"resource_access": map[string]any{"account": map[string]any{"roles": []string{"manage-account", "view-profile"}}},
+		"clientHost":      "10.0.0.17", "clientAddress": "10.0.0.17", "email_verified": false,
+		"preferred_username": "service-account-fed-gw.tenant1",
+	} {
+		keycloak[k] = val
+	}
+	for _, p := range []struct {
+		name   string
+		claims map[string]any
+	}{{"small", ti.claims("fed-gw.tenant1")}, {"keycloak", keycloak}} {
+		b.Run(p.name, func(b *testing.B) {
+			payload := mustJSON(b, p.claims)
+			now := time.Now()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.checkClaims(payload, "at+jwt", now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

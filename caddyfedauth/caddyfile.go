@@ -46,6 +46,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		ca_bundle <pem_file>
 //		algorithms <alg...>
 //		clock_skew <duration>
+//		require_typ <typ...>
+//		max_token_lifetime <duration>
 //		max_token_size <bytes>
 //		token_cache_size <entries>
 //		jwks_refresh_interval <duration>
@@ -58,7 +60,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //		realm <realm>
 //	}
 //
-// `audience` and `algorithms` may be repeated to add more values.
+// `audience`, `algorithms` and `require_typ` may be repeated to add more
+// values.
 func (f *FedOIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
@@ -67,7 +70,7 @@ func (f *FedOIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		opt := d.Val()
-		if seen[opt] && opt != "audience" && opt != "algorithms" {
+		if seen[opt] && opt != "audience" && opt != "algorithms" && opt != "require_typ" {
 			return d.Errf("cannot re-declare %s", opt)
 		}
 		seen[opt] = true
@@ -89,17 +92,17 @@ func (f *FedOIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "audience":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
+			if err := listArg(d, &f.Audiences); err != nil {
+				return err
 			}
-			f.Audiences = append(f.Audiences, args...)
 		case "algorithms":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
+			if err := listArg(d, &f.Algorithms); err != nil {
+				return err
 			}
-			f.Algorithms = append(f.Algorithms, args...)
+		case "require_typ":
+			if err := listArg(d, &f.RequireTyp); err != nil {
+				return err
+			}
 		case "accept_azp":
 			if d.NextArg() {
 				return d.ArgErr()
@@ -112,6 +115,10 @@ func (f *FedOIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			f.AllowInvoke = true
 		case "clock_skew":
 			if err := durationArg(d, opt, &f.ClockSkew); err != nil {
+				return err
+			}
+		case "max_token_lifetime":
+			if err := durationArg(d, opt, &f.MaxTokenLifetime); err != nil {
 				return err
 			}
 		case "jwks_refresh_interval":
@@ -161,6 +168,16 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	if !d.Args(dst) || d.NextArg() {
 		return d.ArgErr()
 	}
+	return nil
+}
+
+// listArg appends the remaining arguments, at least one, to dst.
+func listArg(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*dst = append(*dst, args...)
 	return nil
 }
 

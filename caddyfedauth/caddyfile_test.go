@@ -79,6 +79,11 @@ func TestValidate(t *testing.T) {
 		{"keys trusted for less than two refreshes", "issuer https://idp.example.com\naudience a\njwks_refresh_interval 1h\njwks_max_stale 90m", "jwks_max_stale: 1h30m0s is below twice jwks_refresh_interval (1h0m0s)"},
 		{"long refresh interval stretches the default staleness bound", "issuer https://idp.example.com\naudience a\njwks_refresh_interval 20h", ""},
 		{"realm with a quote", "issuer https://idp.example.com\naudience a\nrealm a\"b", "realm:"},
+		{"valid require_typ and max_token_lifetime", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwt JWT\nmax_token_lifetime 1h", ""},
+		{"empty require_typ", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwt \"\"", `require_typ 1: "" must be printable ASCII without spaces`},
+		{"require_typ with a space", "issuer https://idp.example.com\naudience a\nrequire_typ \"at+jwt JWT\"", `require_typ 0: "at+jwt JWT" must be printable ASCII`},
+		{"require_typ not ASCII", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwté", `require_typ 0: "at+jwté" must be printable ASCII`},
+		{"negative max_token_lifetime", "issuer https://idp.example.com\naudience a\nmax_token_lifetime -1m", "max_token_lifetime: -1m0s is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			caddyfile := ":8443 {\n\tfed_oidc {\n" + tc.body + "\n\t}\n\treverse_proxy 127.0.0.1:1\n}\n"

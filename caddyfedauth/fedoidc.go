@@ -90,6 +90,18 @@ type FedOIDC struct {
 	// At most 5m. Default: 30s.
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
+	// Accepted token types: the JOSE header `typ` must be one of them,
+	// compared as RFC 7515 §4.1.9 says (case-insensitive, "application/"
+	// implied), so at+jwt (RFC 9068) matches application/at+jwt. When
+	// set, a token without typ is refused. Default: not checked, since
+	// some IdPs (Keycloak) send JWT on every token.
+	RequireTyp []string `json:"require_typ,omitempty"`
+
+	// The longest token lifetime accepted: a token whose exp - iat
+	// exceeds it, or whose exp is further than it (plus clock_skew) from
+	// now, is refused. Default: 0, not checked.
+	MaxTokenLifetime caddy.Duration `json:"max_token_lifetime,omitempty"`
+
 	// The largest token accepted, in bytes, checked before any parsing.
 	// Default: 16384.
 	MaxTokenSize int `json:"max_token_size,omitempty"`
@@ -247,6 +259,13 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	for _, a := range f.Audiences {
 		audiences[a] = struct{}{}
 	}
+	var typs map[string]struct{} // nil: typ not checked
+	if len(f.RequireTyp) > 0 {
+		typs = make(map[string]struct{}, len(f.RequireTyp))
+		for _, t := range f.RequireTyp {
+			typs[mediaType(t)] = struct{}{}
+		}
+	}
 	source, err := f.sourceSettings()
 	if err != nil {
 		return err
@@ -273,6 +292,8 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		acceptAZP: f.AcceptAZP,
 		algs:      algs,
 		skew:      time.Duration(f.ClockSkew),
+		typs:      typs,
+		maxLife:   time.Duration(f.MaxTokenLifetime),
 		maxSize:   f.MaxTokenSize,
 		keys:      keys,
 		cache:     acquireTokenCache(cacheKey, f.TokenCacheSize),
@@ -313,6 +334,14 @@ func (f *FedOIDC) Validate() error {
 	}
 	if d := time.Duration(f.ClockSkew); d < 0 || d > maxClockSkew {
 		return fmt.Errorf("clock_skew: %v is outside 0 to %v", d, maxClockSkew)
+	}
+	for i, t := range f.RequireTyp {
+		if t == "" || strings.IndexFunc(t, func(r rune) bool { return r <= 0x20 || r > 0x7e }) >= 0 {
+			return fmt.Errorf("require_typ %d: %q must be printable ASCII without spaces", i, t)
+		}
+	}
+	if f.MaxTokenLifetime < 0 {
+		return fmt.Errorf("max_token_lifetime: %v is negative", time.Duration(f.MaxTokenLifetime))
 	}
 	if f.MaxTokenSize < minMaxTokenSize || f.MaxTokenSize > maxMaxTokenSize {
 		return fmt.Errorf("max_token_size: %d is outside %d to %d", f.MaxTokenSize, minMaxTokenSize, maxMaxTokenSize)

@@ -218,12 +218,7 @@ func TestHandlerInCaddy(t *testing.T) {
 	}
 
 	t.Run("metrics on Caddy's registry", func(t *testing.T) {
-		resp, err := http.Get(adminURL("/metrics"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		b := scrapeMetrics(t)
 		for _, want := range []string{
 			fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome="allowed"}`, ti.URL()),
 			fmt.Sprintf(`caddy_fed_oidc_decisions_total{issuer=%q,outcome="path_denied"}`, ti.URL()),
@@ -236,7 +231,7 @@ func TestHandlerInCaddy(t *testing.T) {
 			fmt.Sprintf(`caddy_fed_oidc_token_cache_total{issuer=%q,result="hit"}`, ti.URL()),
 			fmt.Sprintf(`caddy_fed_oidc_verify_duration_seconds_count{issuer=%q}`, ti.URL()),
 		} {
-			if !strings.Contains(string(b), want) {
+			if !strings.Contains(b, want) {
 				t.Errorf("metrics lack %s", want)
 			}
 		}
@@ -265,4 +260,19 @@ func do(t *testing.T, tester *caddytest.Tester, method, host, path, auth string)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
+}
+
+// scrapeMetrics returns the in-process Caddy's metrics.
+func scrapeMetrics(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get(adminURL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

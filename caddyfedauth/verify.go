@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -74,6 +71,8 @@ const (
 	reasonNotYetValid     = "not_yet_valid"
 	reasonWrongIssuer     = "wrong_issuer"
 	reasonWrongAudience   = "wrong_audience"
+	reasonWrongType       = "wrong_type"
+	reasonLifetimeTooLong = "lifetime_too_long"
 )
 
 // verifier checks compact JWS access tokens against one issuer.
@@ -83,6 +82,8 @@ type verifier struct {
 	acceptAZP bool
 	algs      map[string]jwa.SignatureAlgorithm
 	skew      time.Duration
+	typs      map[string]struct{} // normalized by mediaType; nil: typ not checked
+	maxLife   time.Duration       // 0: lifetime not checked
 	maxSize   int
 	keys      *keySource
 	cache     *tokenCache
@@ -125,10 +126,20 @@ func (v *verifier) verify(ctx context.Context, token string) (*identity, error) 
 }
 
 func (v *verifier) verifyNew(ctx context.Context, token string, keys *keySet, now time.Time) (*identity, *verificationKey, error) {
-	encHeader, _, ok := strings.Cut(token, ".")
-	if !ok || strings.Count(token, ".") != 2 {
+	encHeader, rest, ok := strings.Cut(token, ".")
+	encPayload, encSig, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || strings.Contains(encSig, ".") {
 		// Only compact JWS: a JWE has five parts, JSON serialization none.
 		return nil, nil, refuse(reasonMalformed, errors.New("not a compact JWS"))
+	}
+	// One token, one spelling: jwx would also take padding, the standard
+	// alphabet and stray bits, and each spelling would be a cache entry.
+	// A token that fails here is never cached, so the cache's key, the
+	// hash of the whole token, always names a canonical spelling.
+	for _, seg := range [...]string{encHeader, encPayload, encSig} {
+		if !canonicalBase64URL(seg) {
+			return nil, nil, refuse(reasonMalformed, errors.New("segment is not canonical base64url"))
+		}
 	}
 	hdr, err := parseHeader(encHeader)
 	if err != nil {
@@ -157,7 +168,7 @@ func (v *verifier) verifyNew(ctx context.Context, token string, keys *keySet, no
 	if err != nil {
 		return nil, nil, refuse(reasonBadSignature, err)
 	}
-	id, err := v.checkClaims(payload, now)
+	id, err := v.checkClaims(payload, hdr.typ, now)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,117 +177,149 @@ func (v *verifier) verifyNew(ctx context.Context, token string, keys *keySet, no
 
 // joseHeader is the part of the protected header we act on.
 type joseHeader struct {
-	alg, kid  string
-	forbidden string // the first header we refuse to honour, if any
+	alg, kid, typ string
+	forbidden     string // the first header we refuse to honour, if any
 }
 
-// parseHeader decodes the protected header strictly: canonical base64url,
-// a single JSON object, no duplicate member names (two parsers could pick
-// different ones), and none of the headers that name a key or extension.
+// parseHeader decodes the protected header strictly, by the rules of
+// decodeObject (one JSON object, no duplicate member names, valid UTF-8),
+// so our reading of alg is jwx's. A header that names a key or an
+// extension is reported in forbidden, for the caller to refuse.
 func parseHeader(enc string) (joseHeader, error) {
 	var h joseHeader
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(enc)
 	if err != nil {
 		return h, fmt.Errorf("header encoding: %w", err)
 	}
-	// JSON parsers differ on invalid UTF-8 (encoding/json substitutes
-	// U+FFFD, jwx keeps the bytes); RFC 7515 requires UTF-8 anyway.
-	if !utf8.Valid(raw) {
-		return h, errors.New("header is not valid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return h, errors.New("header is not a JSON object")
-	}
-	seen := make(map[string]bool, 4)
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return h, fmt.Errorf("header: %w", err)
-		}
-		name := t.(string)
-		if seen[name] {
-			return h, fmt.Errorf("duplicate header %q", name)
-		}
-		seen[name] = true
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return h, fmt.Errorf("header %q: %w", name, err)
-		}
-		switch name {
+	err = decodeObject(raw, func(s *jsonScanner, name []byte) error {
+		var err error
+		switch string(name) {
 		case "alg":
-			err = json.Unmarshal(val, &h.alg)
+			h.alg, err = s.stringValue()
 		case "kid":
-			err = json.Unmarshal(val, &h.kid)
+			h.kid, err = s.stringValue()
+		case "typ":
+			h.typ, err = s.stringValue()
 		case "jku", "jwk", "x5u", "x5c", "crit", "b64":
 			// Keys come from the issuer's JWKS only, and we implement no
 			// critical extension: a token that asks otherwise is refused.
 			if h.forbidden == "" {
-				h.forbidden = name
+				h.forbidden = string(name)
 			}
+			err = s.value()
+		default:
+			err = s.value()
 		}
 		if err != nil {
-			return h, fmt.Errorf("header %q: %w", name, err)
+			return fmt.Errorf("header %q: %w", name, err)
 		}
-	}
-	if _, err := dec.Token(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return h, fmt.Errorf("header: %w", err)
-	}
-	if dec.More() || dec.InputOffset() != int64(len(raw)) {
-		return h, errors.New("trailing data after header")
 	}
 	return h, nil
 }
 
-// accessClaims are the registered claims we check or report.
-type accessClaims struct {
-	Issuer   *string      `json:"iss"`
-	Subject  string       `json:"sub"`
-	Audience audience     `json:"aud"`
-	AZP      string       `json:"azp"`
-	ClientID string       `json:"client_id"`
-	Scope    any          `json:"scope"`
-	Expiry   *numericDate `json:"exp"`
-	NotUntil *numericDate `json:"nbf"`
-	IssuedAt *numericDate `json:"iat"`
+// b64URLValue maps each byte of the base64url alphabet (RFC 4648 §5) to
+// its value, and every other byte to 0xff.
+var b64URLValue = func() (t [256]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := range len(alphabet) {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// canonicalBase64URL reports whether s is the one base64url spelling of
+// some bytes, as RFC 7515 §2 requires: the URL alphabet only (Go's decoder
+// would skip CR and LF, jwx's would take '+' and '/'), no padding, and the
+// unused low bits of the last character zero.
+func canonicalBase64URL(s string) bool {
+	for i := range len(s) {
+		if b64URLValue[s[i]] == 0xff {
+			return false
+		}
+	}
+	switch len(s) % 4 {
+	case 1:
+		return false // 6 bits cannot end a byte
+	case 2:
+		return b64URLValue[s[len(s)-1]]&0x0f == 0 // 12 bits, one byte
+	case 3:
+		return b64URLValue[s[len(s)-1]]&0x03 == 0 // 18 bits, two bytes
+	}
+	return true
 }
 
-func (v *verifier) checkClaims(payload []byte, now time.Time) (*identity, error) {
-	var c accessClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, refuse(reasonMalformed, fmt.Errorf("claims: %w", err))
+// mediaType normalizes a typ value the way RFC 7515 §4.1.9 compares them:
+// case-insensitively (ASCII only, so no Unicode folding can make a match),
+// and with "application/" implied when there is no '/'.
+func mediaType(typ string) string {
+	b := []byte(typ)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if !bytes.ContainsRune(b, '/') {
+		return "application/" + string(b)
+	}
+	return string(b)
+}
+
+// checkClaims decodes the verified payload and checks it, with the
+// header's typ, against the issuer's settings.
+func (v *verifier) checkClaims(payload []byte, typ string, now time.Time) (*identity, error) {
+	c, err := decodeClaims(payload)
+	if err != nil {
+		return nil, refuse(reasonMalformed, err)
 	}
 	id := &identity{
-		Subject: c.Subject, AuthorizedParty: c.AZP, ClientID: c.ClientID, Audience: c.Audience,
-	}
-	if c.Issuer != nil {
-		id.Issuer = *c.Issuer
-	}
-	if s, ok := c.Scope.(string); ok {
-		id.Scope = s
+		Subject: c.Subject, Issuer: c.Issuer, AuthorizedParty: c.AZP, ClientID: c.ClientID,
+		Audience: c.Audience, Scope: c.Scope,
 	}
 	id.placeholders = [...]any{id.Subject, id.Issuer, id.AuthorizedParty, id.ClientID,
 		strings.Join(c.Audience, ","), id.Scope}
 	fail := func(reason string, err error) error {
 		return &tokenError{reason: reason, err: err, id: id}
 	}
-	if c.Issuer == nil || *c.Issuer != v.issuer {
+	if c.Issuer != v.issuer {
 		return nil, fail(reasonWrongIssuer, nil)
 	}
-	if c.Expiry == nil {
+	if v.typs != nil {
+		// An absent typ reads as "" and matches nothing.
+		if _, ok := v.typs[mediaType(typ)]; !ok {
+			return nil, fail(reasonWrongType, fmt.Errorf("typ %q", typ))
+		}
+	}
+	if c.Expiry.IsZero() {
 		return nil, fail(reasonMalformed, errors.New("no exp claim"))
 	}
-	id.Expiry = c.Expiry.Time
+	id.Expiry = c.Expiry
 	if !now.Before(id.Expiry.Add(v.skew)) {
 		return nil, fail(reasonExpired, nil)
 	}
-	if c.NotUntil != nil && now.Add(v.skew).Before(c.NotUntil.Time) {
+	if !c.NotBefore.IsZero() && now.Add(v.skew).Before(c.NotBefore) {
 		return nil, fail(reasonNotYetValid, errors.New("nbf in the future"))
 	}
-	if c.IssuedAt != nil && now.Add(v.skew).Before(c.IssuedAt.Time) {
+	if !c.IssuedAt.IsZero() && now.Add(v.skew).Before(c.IssuedAt) {
 		return nil, fail(reasonNotYetValid, errors.New("iat in the future"))
 	}
-	if !v.audienceMatches(&c) {
+	if v.maxLife > 0 {
+		// The issuer's stated lifetime, and what is left of it: a token
+		// without iat must not outlive the bound either.
+		if !c.IssuedAt.IsZero() && c.Expiry.Sub(c.IssuedAt) > v.maxLife {
+			return nil, fail(reasonLifetimeTooLong, errors.New("exp - iat exceeds max_token_lifetime"))
+		}
+		if c.Expiry.Sub(now) > v.maxLife+v.skew {
+			return nil, fail(reasonLifetimeTooLong, errors.New("exp is further away than max_token_lifetime"))
+		}
+	}
+	if !v.audienceMatches(c) {
 		return nil, fail(reasonWrongAudience, nil)
 	}
 	return id, nil
@@ -296,42 +339,4 @@ func (v *verifier) audienceMatches(c *accessClaims) bool {
 		return ok
 	}
 	return false
-}
-
-// audience is the aud claim: a string or an array of strings (RFC 7519 §4.1.3).
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	if bytes.HasPrefix(b, []byte(`"`)) {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*a = audience{s}
-		return nil
-	}
-	var list []string
-	if err := json.Unmarshal(b, &list); err != nil {
-		return errors.New("aud is neither a string nor an array of strings")
-	}
-	*a = list
-	return nil
-}
-
-// numericDate is a JSON number of seconds since the epoch. Unlike jwx, it
-// refuses strings, so "exp":"9999999999" is malformed, not far-future.
-type numericDate struct{ time.Time }
-
-func (d *numericDate) UnmarshalJSON(b []byte) error {
-	var n json.Number
-	if len(b) == 0 || b[0] == '"' || json.Unmarshal(b, &n) != nil {
-		return errors.New("date claim is not a number")
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) || f < 0 || f > 1e11 {
-		return errors.New("date claim out of range")
-	}
-	sec, frac := math.Modf(f)
-	d.Time = time.Unix(int64(sec), int64(frac*1e9))
-	return nil
 }

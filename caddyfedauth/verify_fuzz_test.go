@@ -13,8 +13,8 @@ import (
 // FuzzVerifyToken feeds arbitrary tokens to the verifier. Invariants: it
 // never panics, every refusal is a tokenError with a known reason, and a
 // token it accepts signs exactly the header and claims of a token the
-// issuer minted (the fuzzer may only vary bits that do not change the
-// signed content).
+// issuer minted, spelled canonically: no other spelling of a token, and
+// so no second cache entry for it, gets through.
 func FuzzVerifyToken(f *testing.F) {
 	ti := newTestIssuer(f)
 	rsaKey := ti.addKey(f, "rsa-1", "RS256", "rsa2048")
@@ -30,17 +30,28 @@ func FuzzVerifyToken(f *testing.F) {
 		f.Add(b64([]byte(`{"alg":"HS256","kid":"rsa-1"}`)) + "." + parts[1] + "." + parts[2])
 		f.Add(b64([]byte(`{"alg":"RS256","kid":"rsa-1","jwk":{"kty":"RSA"}}`)) + "." + parts[1] + "." + parts[2])
 		f.Add(parts[0] + "." + parts[1])
+		for _, tc := range strictDecodingAttacks(f, ti, k) {
+			if tc.want == "ok" {
+				minted[signedPart(tc.token)] = true
+			}
+			f.Add(tc.token)
+		}
 	}
 	known := map[string]bool{
 		reasonTooLarge: true, reasonMalformed: true, reasonAlgNotAllowed: true, reasonForbiddenHeader: true,
 		reasonUnknownKey: true, reasonBadSignature: true, reasonExpired: true, reasonNotYetValid: true,
-		reasonWrongIssuer: true, reasonWrongAudience: true,
+		reasonWrongIssuer: true, reasonWrongAudience: true, reasonWrongType: true, reasonLifetimeTooLong: true,
 	}
 	f.Fuzz(func(t *testing.T, token string) {
 		_, err := h.verifier.verify(context.Background(), token)
 		if err == nil {
 			if !minted[signedPart(token)] {
 				t.Fatalf("accepted a token the issuer did not mint: %q", token)
+			}
+			for _, seg := range strings.Split(token, ".") {
+				if !canonicalBase64URL(seg) {
+					t.Fatalf("accepted a non-canonical spelling: %q", token)
+				}
 			}
 			return
 		}
@@ -67,6 +78,8 @@ func FuzzParseHeader(f *testing.F) {
 	for _, s := range []string{
 		`{"alg":"RS256","kid":"k"}`, `{"alg":"RS256","alg":"none"}`, `{"alg":1}`, `[]`, `{"crit":["exp"]}`,
 		`{"alg":"RS256"}x`, `{"a":{"alg":"none"},"alg":"ES256"}`, `{"alg":"\u0052S256"}`,
+		`{"alg":"RS256","typ":"at+jwt"}`, `{"alg":"RS256","typ":1}`, `{"alg":"RS256","jwk":{"kty":"RSA","kty":"EC"}}`,
+		`{"alg":"RS256","ALG":"none"}`, `{"alg":"RS256","x":"\ud800"}`,
 	} {
 		f.Add(b64([]byte(s)))
 	}
@@ -85,6 +98,9 @@ func FuzzParseHeader(f *testing.F) {
 		}
 		if a, _ := m["alg"].(string); a != h.alg {
 			t.Fatalf("alg %q, encoding/json reads %q", h.alg, a)
+		}
+		if typ, _ := m["typ"].(string); typ != h.typ {
+			t.Fatalf("typ %q, encoding/json reads %q", h.typ, typ)
 		}
 		if h.alg != "" {
 			a, err := jwsbb.HeaderGetString(jwsbb.HeaderParse(raw), "alg")

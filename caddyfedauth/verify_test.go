@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -96,6 +98,11 @@ func TestVerifyTokens(t *testing.T) {
 		{"missing alg", signToken(t, `{"kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "alg_not_allowed"},
 		{"alg not a string", signToken(t, `{"alg":["RS256"],"kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
 		{"duplicate alg header", signToken(t, `{"alg":"RS256","alg":"none","kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"typ not a string", signToken(t, `{"alg":"RS256","kid":"rsa-1","typ":["JWT"]}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"typ null", signToken(t, `{"alg":"RS256","kid":"rsa-1","typ":null}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"duplicate typ header", signToken(t, `{"alg":"RS256","kid":"rsa-1","typ":"JWT","typ":"at+jwt"}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"duplicate inside the jwk header", signToken(t, `{"alg":"RS256","kid":"rsa-1","jwk":{"kty":"RSA","kty":"EC"}}`, valid(), "RS256", rsaKey.priv), "malformed_token"},
+		{"no typ is fine by default", signToken(t, `{"alg":"RS256","kid":"rsa-1"}`, valid(), "RS256", rsaKey.priv), "ok"},
 
 		// signatures
 		{"wrong key under a known kid (RSA)", ti.token(t, evilRSA, valid()), "bad_signature"},
@@ -209,6 +216,207 @@ func TestVerifyOptions(t *testing.T) {
 			t.Errorf("got %s", got)
 		}
 	})
+}
+
+// TestVerifyStrictDecoding: a payload has one reading and a token one
+// spelling. Every case is signed by the issuer's own key (or is a
+// respelling of a valid token), so only the decoding can refuse it.
+func TestVerifyStrictDecoding(t *testing.T) {
+	ti := newTestIssuer(t)
+	for _, k := range []*testKey{
+		ti.addKey(t, "rsa-1", "RS256", "rsa2048"),
+		ti.addKey(t, "ec-1", "ES256", "p256"),
+	} {
+		t.Run(k.alg, func(t *testing.T) {
+			f := provisionHandler(t, ti, "")
+			for _, tc := range strictDecodingAttacks(t, ti, k) {
+				t.Run(tc.name, func(t *testing.T) {
+					before := f.verifier.cache.len()
+					if got := reasonOf(verifyOnce(f, tc.token)); got != tc.want {
+						t.Errorf("got %s, want %s", got, tc.want)
+					}
+					if grew := f.verifier.cache.len() > before; grew != (tc.want == "ok") {
+						t.Errorf("cache grew: %v, for a token that got %s", grew, tc.want)
+					}
+				})
+			}
+		})
+	}
+
+	// The issue's case: the valid token is cached, and none of its other
+	// spellings is accepted from the cache or adds an entry of its own.
+	t.Run("respellings of a cached token", func(t *testing.T) {
+		k := ti.addKey(t, "rsa-2", "RS256", "rsa2048b")
+		f := provisionHandler(t, ti, "")
+		good := ti.token(t, k, ti.claims("fed-gw.tenant1"))
+		if err := verifyOnce(f, good); err != nil {
+			t.Fatal(err)
+		}
+		spellings := signatureSpellings(t, good)
+		if len(spellings) < 15 {
+			t.Fatalf("only %d respellings of an RS256 signature", len(spellings))
+		}
+		for _, v := range append(spellings, tokenCase{name: "padded", token: good + "=="}) {
+			if got := reasonOf(verifyOnce(f, v.token)); got != reasonMalformed {
+				t.Errorf("%s: got %s", v.name, got)
+			}
+		}
+		if n := f.verifier.cache.len(); n != 1 {
+			t.Errorf("cache holds %d entries, want 1", n)
+		}
+	})
+}
+
+func TestCanonicalBase64URL(t *testing.T) {
+	for _, tc := range []struct {
+		seg  string
+		want bool
+	}{
+		{"", true}, {"AA", true}, {"AAA", true}, {"AAAA", true}, {"-_8", true}, {"QQ", true},
+		{"A", false},     // 6 bits end no byte
+		{"AB", false},    // stray bits 0001
+		{"AAB", false},   // stray bits 01
+		{"QR", false},    // "A" is QQ
+		{"AA==", false},  // padding
+		{"AA+A", false},  // standard alphabet
+		{"AA/A", false},  // standard alphabet
+		{"AA\nA", false}, // Go's decoder skips newlines
+		{"AA\rA", false},
+		{"AA A", false},
+		{"AA.A", false},
+	} {
+		seg := strings.NewReplacer(`\n`, "\n", `\r`, "\r").Replace(tc.seg)
+		if got := canonicalBase64URL(seg); got != tc.want {
+			t.Errorf("canonicalBase64URL(%q) = %v, want %v", seg, got, tc.want)
+		}
+	}
+	// Agreement with the standard library's strict decoder on every
+	// short segment of a few characters: canonical exactly when
+	// RawURLEncoding.Strict() decodes it and it has no CR or LF.
+	for _, seg := range allSegments(3) {
+		_, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+		want := err == nil && !strings.ContainsAny(seg, "\r\n")
+		if got := canonicalBase64URL(seg); got != want {
+			t.Fatalf("canonicalBase64URL(%q) = %v, strict decoding says %v", seg, got, want)
+		}
+	}
+}
+
+// allSegments lists every string of up to n characters over the base64
+// alphabets, padding and CR/LF.
+func allSegments(n int) []string {
+	const chars = b64URLAlphabet + "+/=\r\n"
+	out := []string{""}
+	prev := []string{""}
+	for range n {
+		var next []string
+		for _, p := range prev {
+			for i := range len(chars) {
+				next = append(next, p+chars[i:i+1])
+			}
+		}
+		out = append(out, next...)
+		prev = next
+	}
+	return out
+}
+
+// TestVerifyTokenType: require_typ compares as RFC 7515 §4.1.9 says.
+func TestVerifyTokenType(t *testing.T) {
+	ti := newTestIssuer(t)
+	k := ti.addKey(t, "rsa-1", "RS256", "rsa2048")
+	withTyp := func(typ string) string {
+		return signToken(t, `{"alg":"RS256","kid":"rsa-1"`+typ+`}`, ti.claims("fed-gw.tenant1"), "RS256", k.priv)
+	}
+	atJWT := provisionHandler(t, ti, `,"require_typ":["at+jwt"]`)
+	either := provisionHandler(t, ti, `,"require_typ":["JWT","application/at+jwt","kb+jwt"]`)
+	off := provisionHandler(t, ti, "")
+	for _, tc := range []struct {
+		name, typ            string
+		atJWT, either, unset string
+	}{
+		{"missing", ``, "wrong_type", "wrong_type", "ok"},
+		{"empty", `,"typ":""`, "wrong_type", "wrong_type", "ok"},
+		{"JWT (Keycloak, Entra ID)", `,"typ":"JWT"`, "wrong_type", "ok", "ok"},
+		{"jwt", `,"typ":"jwt"`, "wrong_type", "ok", "ok"},
+		{"at+jwt", `,"typ":"at+jwt"`, "ok", "ok", "ok"},
+		{"application/at+jwt", `,"typ":"application/at+jwt"`, "ok", "ok", "ok"},
+		{"AT+JWT", `,"typ":"AT+JWT"`, "ok", "ok", "ok"},
+		{"Application/At+Jwt", `,"typ":"Application/At+Jwt"`, "ok", "ok", "ok"},
+		{"another type's prefix", `,"typ":"text/at+jwt"`, "wrong_type", "wrong_type", "ok"},
+		{"application/jwt", `,"typ":"application/jwt"`, "wrong_type", "ok", "ok"},
+		{"trailing space", `,"typ":"at+jwt "`, "wrong_type", "wrong_type", "ok"},
+		{"a parameter", `,"typ":"at+jwt;x=1"`, "wrong_type", "wrong_type", "ok"},
+		{"ID token type of some IdPs", `,"typ":"id_token+jwt"`, "wrong_type", "wrong_type", "ok"},
+		{"kb+jwt", `,"typ":"kb+jwt"`, "wrong_type", "ok", "ok"},
+		// Unicode case mapping must not make a match: strings.ToLower
+		// turns U+212A KELVIN SIGN into an ASCII k.
+		{"Kelvin sign for k", `,"typ":"\u212ab+jwt"`, "wrong_type", "wrong_type", "ok"},
+		{"escaped at+jwt", `,"typ":"at\u002bjwt"`, "ok", "ok", "ok"},
+		{"a number", `,"typ":1`, "malformed_token", "malformed_token", "malformed_token"},
+		{"an object", `,"typ":{"t":"at+jwt"}`, "malformed_token", "malformed_token", "malformed_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := withTyp(tc.typ)
+			for _, c := range []struct {
+				f    *FedOIDC
+				want string
+			}{{atJWT, tc.atJWT}, {either, tc.either}, {off, tc.unset}} {
+				if got := reasonOf(verifyOnce(c.f, tok)); got != c.want {
+					t.Errorf("require_typ %q: got %s, want %s", c.f.RequireTyp, got, c.want)
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyLifetime: max_token_lifetime bounds both what the issuer
+// granted (exp - iat) and what is left (exp - now), with a fixed clock.
+func TestVerifyLifetime(t *testing.T) {
+	ti := newTestIssuer(t)
+	k := ti.addKey(t, "rsa-1", "RS256", "rsa2048")
+	f := provisionHandler(t, ti, `,"max_token_lifetime":"1h","clock_skew":"30s","token_cache_size":-1`)
+	off := provisionHandler(t, ti, `,"token_cache_size":-1`)
+	now := time.Unix(time.Now().Unix(), 0)
+	f.verifier.now = func() time.Time { return now }
+	off.verifier.now = f.verifier.now
+	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	const none = time.Duration(math.MinInt64) // no iat claim
+	for _, tc := range []struct {
+		name          string
+		iat, exp      time.Duration
+		want, wantOff string
+	}{
+		{"5 minutes", 0, 5 * time.Minute, "ok", "ok"},
+		{"exactly the limit", 0, time.Hour, "ok", "ok"},
+		{"a second over the limit", 0, time.Hour + time.Second, "lifetime_too_long", "ok"},
+		{"valid for 100 years", 0, 100 * 365 * 24 * time.Hour, "lifetime_too_long", "ok"},
+		{"issued long ago, little left", -2 * time.Hour, time.Minute, "lifetime_too_long", "ok"},
+		{"issued long ago, expired", -2 * time.Hour, -time.Hour, "expired", "expired"},
+		{"no iat, 100 years left", none, 100 * 365 * 24 * time.Hour, "lifetime_too_long", "ok"},
+		{"no iat, within the limit", none, 30 * time.Minute, "ok", "ok"},
+		{"no iat, the limit plus skew", none, time.Hour + 30*time.Second, "ok", "ok"},
+		{"no iat, a second past limit plus skew", none, time.Hour + 31*time.Second, "lifetime_too_long", "ok"},
+		{"iat ahead by the skew, a full lifetime", 30 * time.Second, time.Hour + 30*time.Second, "ok", "ok"},
+		{"iat ahead past the skew", 31 * time.Second, time.Hour, "not_yet_valid", "not_yet_valid"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ti.claims("fed-gw.tenant1")
+			c["exp"] = at(tc.exp)
+			if tc.iat == none {
+				delete(c, "iat")
+			} else {
+				c["iat"] = at(tc.iat)
+			}
+			tok := ti.token(t, k, c)
+			if got := reasonOf(verifyOnce(f, tok)); got != tc.want {
+				t.Errorf("max_token_lifetime 1h: got %s, want %s", got, tc.want)
+			}
+			if got := reasonOf(verifyOnce(off, tok)); got != tc.wantOff {
+				t.Errorf("unset: got %s, want %s", got, tc.wantOff)
+			}
+		})
+	}
 }
 
 func verifyOnce(f *FedOIDC, token string) error {

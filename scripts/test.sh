@@ -24,7 +24,7 @@ export FEDAUTH_E2E_BIN=$PWD/bin
 
 go test -count=1 -race ./...
 
-for target in FuzzClassifyPath FuzzVerifyToken FuzzParseHeader; do
+for target in FuzzClassifyPath FuzzVerifyToken FuzzParseHeader FuzzDecodeClaims; do
 	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-15s}" ./caddyfedauth/
 done
 
