@@ -11,14 +11,15 @@ import (
 // Go of go.mod, the Caddy of go.mod and the xcaddy that CI builds with
 // (scripts/xcaddy-build.sh), so that they work as written.
 func TestREADMEVersions(t *testing.T) {
-	read := func(name string) string {
+	files := map[string]string{"README.md": "", "go.mod": "", "scripts/xcaddy-build.sh": ""}
+	for name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return string(b)
+		files[name] = string(b)
 	}
-	readme, gomod := read("README.md"), read("go.mod")
+	readme, gomod := files["README.md"], files["go.mod"]
 	pin := func(re, text, what string) string {
 		m := regexp.MustCompile(re).FindStringSubmatch(text)
 		if m == nil {
@@ -28,7 +29,7 @@ func TestREADMEVersions(t *testing.T) {
 	}
 	goVersion := pin(`(?m)^go (\S+)$`, gomod, "go line in go.mod")
 	caddy := pin(`github\.com/caddyserver/caddy/v2 (v\S+)`, gomod, "Caddy version in go.mod")
-	xcaddy := pin(`xcaddy/cmd/xcaddy@(v[0-9.]+)`, read("scripts/xcaddy-build.sh"), "xcaddy version in scripts/xcaddy-build.sh")
+	xcaddy := pin(`xcaddy/cmd/xcaddy@(v[0-9.]+)`, files["scripts/xcaddy-build.sh"], "xcaddy version in scripts/xcaddy-build.sh")
 	for _, want := range []string{
 		"Go " + goVersion + " ",
 		"go install github.com/caddyserver/xcaddy/cmd/xcaddy@" + xcaddy + "\n",
