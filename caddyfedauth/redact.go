@@ -19,7 +19,8 @@ const redactedMark = "[REDACTED]"
 // in a Basic Authorization header, and a server may echo either, decoded
 // or re-encoded. The base64 spellings are matched at every alignment, as
 // GitHub Actions masks secrets, because the secret's characters in
-// base64(id ":" secret) depend on the ID's length.
+// base64(id ":" secret) depend on the ID's length. A secret of a few
+// bytes matches often, so more is redacted than needed: never less.
 type secretRedactor struct {
 	spellings []string
 }
