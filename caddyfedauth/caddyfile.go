@@ -91,8 +91,8 @@ var caddyfileOptions = map[string]func(d *caddyfile.Dispenser, f *FedOIDC) error
 	"jwks_url":     func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.JWKSURL) },
 	"ca_bundle":    func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.CABundle) },
 	"realm":        func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.Realm) },
-	"audience":     func(d *caddyfile.Dispenser, f *FedOIDC) error { return appendArgs(d, &f.Audiences) },
-	"algorithms":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return appendArgs(d, &f.Algorithms) },
+	"audience":     func(d *caddyfile.Dispenser, f *FedOIDC) error { return listArg(d, &f.Audiences) },
+	"algorithms":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return listArg(d, &f.Algorithms) },
 	"accept_azp":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return boolFlag(d, &f.AcceptAZP) },
 	"allow_invoke": func(d *caddyfile.Dispenser, f *FedOIDC) error { return boolFlag(d, &f.AllowInvoke) },
 	"clock_skew":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return durationArg(d, &f.ClockSkew) },
@@ -137,8 +137,8 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	return nil
 }
 
-// appendArgs adds the option's arguments, of which there must be one or more.
-func appendArgs(d *caddyfile.Dispenser, dst *[]string) error {
+// listArg appends the remaining arguments, at least one, to dst.
+func listArg(d *caddyfile.Dispenser, dst *[]string) error {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
 		return d.ArgErr()
