@@ -27,6 +27,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 		return nil, err
 	}
 	if matcherSet != nil {
+		// ExtractMatcherSet rewound the dispenser: back on the directive,
+		// so that the error names its file and line
+		h.Next()
 		return nil, h.Errf("fed_oidc takes no request matcher: requests it did not match would skip authentication; use handle blocks to route other traffic")
 	}
 	var f FedOIDC
@@ -70,98 +73,70 @@ func (f *FedOIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		opt := d.Val()
+		parse, ok := caddyfileOptions[opt]
+		if !ok {
+			return d.Errf("unrecognized fed_oidc subdirective '%s'%s", opt, didYouMean(opt, caddyfileOptions))
+		}
 		if seen[opt] && opt != "audience" && opt != "algorithms" && opt != "require_typ" {
 			return d.Errf("cannot re-declare %s", opt)
 		}
 		seen[opt] = true
-		switch opt {
-		case "issuer":
-			if err := oneArg(d, &f.Issuer); err != nil {
-				return err
-			}
-		case "jwks_url":
-			if err := oneArg(d, &f.JWKSURL); err != nil {
-				return err
-			}
-		case "ca_bundle":
-			if err := oneArg(d, &f.CABundle); err != nil {
-				return err
-			}
-		case "realm":
-			if err := oneArg(d, &f.Realm); err != nil {
-				return err
-			}
-		case "audience":
-			if err := listArg(d, &f.Audiences); err != nil {
-				return err
-			}
-		case "algorithms":
-			if err := listArg(d, &f.Algorithms); err != nil {
-				return err
-			}
-		case "require_typ":
-			if err := listArg(d, &f.RequireTyp); err != nil {
-				return err
-			}
-		case "accept_azp":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			f.AcceptAZP = true
-		case "allow_invoke":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			f.AllowInvoke = true
-		case "clock_skew":
-			if err := durationArg(d, opt, &f.ClockSkew); err != nil {
-				return err
-			}
-		case "max_token_lifetime":
-			if err := durationArg(d, opt, &f.MaxTokenLifetime); err != nil {
-				return err
-			}
-		case "jwks_refresh_interval":
-			if err := durationArg(d, opt, &f.JWKSRefreshInterval); err != nil {
-				return err
-			}
-		case "jwks_min_refresh_interval":
-			if err := durationArg(d, opt, &f.JWKSMinRefreshInterval); err != nil {
-				return err
-			}
-		case "jwks_max_stale":
-			if err := durationArg(d, opt, &f.JWKSMaxStale); err != nil {
-				return err
-			}
-		case "max_token_size":
-			if err := intArg(d, opt, &f.MaxTokenSize); err != nil {
-				return err
-			}
-		case "token_cache_size":
-			if err := intArg(d, opt, &f.TokenCacheSize); err != nil {
-				return err
-			}
-		case "gateway_basic_auth":
-			ga := new(GatewayBasicAuth)
-			if !d.Args(&ga.UserFile, &ga.PasswordFile) || d.NextArg() {
-				return d.Errf("gateway_basic_auth takes two arguments: <user_file> <password_file>")
-			}
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				switch d.Val() {
-				case "reload_interval":
-					if err := durationArg(d, "reload_interval", &ga.ReloadInterval); err != nil {
-						return err
-					}
-				default:
-					return d.Errf("unrecognized gateway_basic_auth subdirective '%s'", d.Val())
-				}
-			}
-			f.GatewayBasicAuth = ga
-		default:
-			return d.Errf("unrecognized fed_oidc subdirective '%s'", opt)
+		if err := parse(d, f); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// caddyfileOptions parses each fed_oidc subdirective, with the dispenser
+// on its name. Its keys are the one list of the option names.
+var caddyfileOptions = map[string]func(d *caddyfile.Dispenser, f *FedOIDC) error{
+	"issuer":       func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.Issuer) },
+	"jwks_url":     func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.JWKSURL) },
+	"ca_bundle":    func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.CABundle) },
+	"realm":        func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.Realm) },
+	"audience":     func(d *caddyfile.Dispenser, f *FedOIDC) error { return listArg(d, &f.Audiences) },
+	"algorithms":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return listArg(d, &f.Algorithms) },
+	"accept_azp":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return boolFlag(d, &f.AcceptAZP) },
+	"allow_invoke": func(d *caddyfile.Dispenser, f *FedOIDC) error { return boolFlag(d, &f.AllowInvoke) },
+	"clock_skew":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return durationArg(d, &f.ClockSkew) },
+	"require_typ":  func(d *caddyfile.Dispenser, f *FedOIDC) error { return listArg(d, &f.RequireTyp) },
+	"max_token_lifetime": func(d *caddyfile.Dispenser, f *FedOIDC) error {
+		return durationArg(d, &f.MaxTokenLifetime)
+	},
+	"jwks_refresh_interval": func(d *caddyfile.Dispenser, f *FedOIDC) error {
+		return durationArg(d, &f.JWKSRefreshInterval)
+	},
+	"jwks_min_refresh_interval": func(d *caddyfile.Dispenser, f *FedOIDC) error {
+		return durationArg(d, &f.JWKSMinRefreshInterval)
+	},
+	"jwks_max_stale":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return durationArg(d, &f.JWKSMaxStale) },
+	"max_token_size":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return intArg(d, &f.MaxTokenSize) },
+	"token_cache_size": func(d *caddyfile.Dispenser, f *FedOIDC) error { return intArg(d, &f.TokenCacheSize) },
+	"gateway_basic_auth": func(d *caddyfile.Dispenser, f *FedOIDC) error {
+		ga := new(GatewayBasicAuth)
+		if !d.Args(&ga.UserFile, &ga.PasswordFile) || d.NextArg() {
+			return d.Errf("gateway_basic_auth takes two arguments: <user_file> <password_file>")
+		}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			parse, ok := gatewayBasicAuthOptions[d.Val()]
+			if !ok {
+				return d.Errf("unrecognized gateway_basic_auth subdirective '%s'%s", d.Val(), didYouMean(d.Val(), gatewayBasicAuthOptions))
+			}
+			if err := parse(d, ga); err != nil {
+				return err
+			}
+		}
+		f.GatewayBasicAuth = ga
+		return nil
+	},
+}
+
+// gatewayBasicAuthOptions parses the subdirectives of gateway_basic_auth.
+var gatewayBasicAuthOptions = map[string]func(d *caddyfile.Dispenser, ga *GatewayBasicAuth) error{
+	"reload_interval": func(d *caddyfile.Dispenser, ga *GatewayBasicAuth) error {
+		return durationArg(d, &ga.ReloadInterval)
+	},
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
@@ -181,7 +156,17 @@ func listArg(d *caddyfile.Dispenser, dst *[]string) error {
 	return nil
 }
 
-func durationArg(d *caddyfile.Dispenser, opt string, dst *caddy.Duration) error {
+// boolFlag sets an option that takes no argument.
+func boolFlag(d *caddyfile.Dispenser, dst *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = true
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	opt := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
@@ -194,7 +179,8 @@ func durationArg(d *caddyfile.Dispenser, opt string, dst *caddy.Duration) error 
 	return nil
 }
 
-func intArg(d *caddyfile.Dispenser, opt string, dst *int) error {
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	opt := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err

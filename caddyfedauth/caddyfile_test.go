@@ -164,3 +164,37 @@ func TestValidateFetchesNothing(t *testing.T) {
 		t.Errorf("validation made %d requests to the issuer", n)
 	}
 }
+
+// Every option of the parser's table is in the syntax comment, in
+// all_options.caddyfiletest and in the README's option table, so that a
+// new one cannot skip them.
+func TestCaddyfileOptionsDocumented(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	source, allOptions, readme := read("caddyfile.go"), read("testdata/caddyfile_adapt/all_options.caddyfiletest"), read("../README.md")
+	check := func(opt, indent string) {
+		if !strings.Contains(source, "//"+indent+opt) {
+			t.Errorf("%s is not in UnmarshalCaddyfile's syntax comment", opt)
+		}
+		if !strings.Contains(allOptions, "\n"+indent+opt) {
+			t.Errorf("%s is not in all_options.caddyfiletest", opt)
+		}
+		if !strings.Contains(readme, "`"+opt) {
+			t.Errorf("%s is not in README.md", opt)
+		}
+	}
+	for opt := range caddyfileOptions {
+		check(opt, "\t\t")
+		if !strings.Contains(readme, "\n| `"+opt) {
+			t.Errorf("%s has no row in README.md's option table", opt)
+		}
+	}
+	for opt := range gatewayBasicAuthOptions {
+		check(opt, "\t\t\t")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -55,7 +56,8 @@ prints only the access token, followed by a newline, on stdout.
 The token endpoint is found through OpenID Connect discovery of --issuer,
 or given directly with --token-url; exactly one of the two is required.
 Client credentials are sent over https, or over http only to a loopback
-address.
+address, and only to that endpoint: redirects are not followed. Errors
+never show the secret, in any spelling a server could echo it back in.
 
 The client secret is read from --client-secret-file (one trailing newline
 is removed, as Kubernetes secrets often have one) or, failing that, from
@@ -163,7 +165,8 @@ func cmdFedOIDCToken(fl caddycmd.Flags, out io.Writer) (int, error) {
 	if issuer != "" {
 		meta, err := fetchDiscovery(ctx, client, issuer)
 		if err != nil {
-			return caddy.ExitCodeFailedStartup, err
+			// the issuer has not seen the secret yet, but may know it
+			return caddy.ExitCodeFailedStartup, newSecretRedactor(treq.ClientSecret).redactErr(err)
 		}
 		if meta.TokenEndpoint == "" {
 			return caddy.ExitCodeFailedStartup, fmt.Errorf("discovery document of %s has no token_endpoint; use --token-url", issuer)
@@ -237,10 +240,15 @@ type tokenErrorResponse struct {
 
 // requestClientCredentialsToken performs the client-credentials grant
 // (RFC 6749 §4.4) against tokenURL. Credentials are sent only over https
-// or to a loopback address over http. A successful response must carry
-// an access token of type Bearer, the only kind fed_oidc accepts; a
-// missing token_type is refused too, since RFC 6749 §5.1 requires it.
-func requestClientCredentialsToken(ctx context.Context, client *http.Client, tokenURL string, treq tokenRequest) (*tokenResponse, error) {
+// or to a loopback address over http, and only to tokenURL: redirects
+// are not followed. A successful response must carry an access token of
+// type Bearer, the only kind fed_oidc accepts; a missing token_type is
+// refused too, since RFC 6749 §5.1 requires it. No error it returns holds
+// the client secret, in any spelling the server could echo it back in.
+func requestClientCredentialsToken(ctx context.Context, client *http.Client, tokenURL string, treq tokenRequest) (_ *tokenResponse, err error) {
+	red := newSecretRedactor(treq.ClientSecret)
+	defer func() { err = red.redactErr(err) }()
+
 	u, err := url.Parse(tokenURL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing token URL: %w", err)
@@ -280,19 +288,28 @@ func requestClientCredentialsToken(ctx context.Context, client *http.Client, tok
 		req.SetBasicAuth(url.QueryEscape(treq.ClientID), url.QueryEscape(treq.ClientSecret))
 	}
 
-	resp, err := client.Do(req)
+	// A redirect would send the credentials on to a URL the server chose:
+	// Go resends the body on 307/308 and keeps Authorization on the host.
+	noRedirects := *client
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("requesting token: %w", err)
 	}
 	defer resp.Body.Close()
+	// the code's standard text, not the server's reason phrase
+	status := strings.TrimSpace(strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode))
 
 	body, err := readLimited(resp.Body, maxTokenResponseBytes)
 	if err != nil {
-		return nil, fmt.Errorf("reading token response (%s): %w", resp.Status, err)
+		return nil, fmt.Errorf("reading token response (%s): %w", status, err)
 	}
 
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		return nil, fmt.Errorf("requesting token: %s: the token endpoint redirects, and credentials are not sent on; give the final URL with --token-url", status)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, tokenEndpointError(resp.Status, body, treq.ClientSecret)
+		return nil, tokenEndpointError(status, body, red)
 	}
 
 	tresp := &tokenResponse{Raw: body}
@@ -304,29 +321,22 @@ func requestClientCredentialsToken(ctx context.Context, client *http.Client, tok
 		return nil, errors.New("token response has no access_token")
 	}
 	if !strings.EqualFold(tresp.TokenType, "Bearer") {
-		return nil, fmt.Errorf("token response has token_type %q, want Bearer", tresp.TokenType)
+		return nil, fmt.Errorf("token response has token_type %q, want Bearer", red.redact(tresp.TokenType))
 	}
 	return tresp, nil
 }
 
 // tokenEndpointError describes a failed token request by its status and
-// OAuth error, if the body has one. The server's text is scrubbed of the
-// secret, in case the server echoes the request, and quoted, so it cannot
-// inject terminal control sequences.
-func tokenEndpointError(status string, body []byte, secret string) error {
+// OAuth error, if the body has one. The server's text is redacted, in
+// case the server echoes the request, then quoted, so it cannot inject
+// terminal control sequences.
+func tokenEndpointError(status string, body []byte, red *secretRedactor) error {
 	var oauthErr tokenErrorResponse
 	if json.Unmarshal(body, &oauthErr) != nil || oauthErr.Error == "" {
 		return fmt.Errorf("requesting token: unexpected status %s", status)
 	}
-	scrub := func(s string) string {
-		if secret == "" {
-			return s
-		}
-		s = strings.ReplaceAll(s, secret, "[REDACTED]")
-		return strings.ReplaceAll(s, url.QueryEscape(secret), "[REDACTED]")
-	}
 	if oauthErr.ErrorDescription == "" {
-		return fmt.Errorf("requesting token: %s: %q", status, scrub(oauthErr.Error))
+		return fmt.Errorf("requesting token: %s: %q", status, red.redact(oauthErr.Error))
 	}
-	return fmt.Errorf("requesting token: %s: %q: %q", status, scrub(oauthErr.Error), scrub(oauthErr.ErrorDescription))
+	return fmt.Errorf("requesting token: %s: %q: %q", status, red.redact(oauthErr.Error), red.redact(oauthErr.ErrorDescription))
 }

@@ -3,16 +3,24 @@ package caddyfedauth
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/spf13/cobra"
 
@@ -450,5 +458,195 @@ func TestCommandToken(t *testing.T) {
 				t.Errorf("form = %v, want %v", got.form, tc.wantForm)
 			}
 		})
+	}
+}
+
+// echoSecret has a character of each class that form-encoding, path
+// escaping, Go quoting and JSON change.
+const echoSecret = `s3cr et+/%:"\é`
+
+// receivedSecret is the secret as a token endpoint decodes it from the
+// request, by either authentication method.
+func receivedSecret(r *http.Request) string {
+	if _, pass, ok := r.BasicAuth(); ok {
+		s, _ := url.QueryUnescape(pass)
+		return s
+	}
+	return r.PostForm.Get("client_secret")
+}
+
+// jsonUnicodeEscaped writes s as a JSON string of \u escapes only.
+func jsonUnicodeEscaped(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, u := range utf16.Encode([]rune(s)) {
+		fmt.Fprintf(&b, `\u%04x`, u)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// A token endpoint that echoes the request back, in any spelling, in
+// "error" or "error_description", must not get the client secret
+// printed: the error of `caddy fed-oidc token` goes to terminals and CI
+// logs.
+func TestCommandTokenRedactsEchoedSecret(t *testing.T) {
+	basicOnly := []string{authMethodBasic} // the secret is in the header
+	postOnly := []string{authMethodPost}   // the secret is in the body
+	both := []string{authMethodBasic, authMethodPost}
+	for _, tc := range []struct {
+		name    string
+		methods []string
+		echo    func(r *http.Request, body string) string
+	}{
+		{"Authorization header", basicOnly, func(r *http.Request, _ string) string {
+			return "Authorization: " + r.Header.Get("Authorization")
+		}},
+		{"Basic credentials, decoded", basicOnly, func(r *http.Request, _ string) string {
+			b, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(r.Header.Get("Authorization"), "Basic "))
+			return string(b)
+		}},
+		{"request body", postOnly, func(_ *http.Request, body string) string { return "got " + body }},
+		{"request body, lowercase escapes", postOnly, func(_ *http.Request, body string) string {
+			return regexp.MustCompile(`%[0-9A-F]{2}`).ReplaceAllStringFunc(body, strings.ToLower)
+		}},
+		{"request body, base64", postOnly, func(_ *http.Request, body string) string {
+			return base64.URLEncoding.EncodeToString([]byte(body))
+		}},
+		{"secret", both, func(r *http.Request, _ string) string {
+			return "client " + r.PostForm.Get("client_id") + " has no secret " + receivedSecret(r)
+		}},
+		{"secret, path-escaped", both, func(r *http.Request, _ string) string {
+			return "/clients/" + url.PathEscape(receivedSecret(r))
+		}},
+		{"secret, base64", both, func(r *http.Request, _ string) string {
+			return base64.StdEncoding.EncodeToString([]byte("secret=" + receivedSecret(r)))
+		}},
+		{"secret, hex", both, func(r *http.Request, _ string) string {
+			return hex.EncodeToString([]byte(receivedSecret(r)))
+		}},
+		{"secret, Go-quoted", both, func(r *http.Request, _ string) string {
+			return strconv.Quote(receivedSecret(r))
+		}},
+	} {
+		for _, field := range []string{"error", "error_description"} {
+			for _, unicodeEscaped := range []bool{false, true} {
+				for _, method := range tc.methods {
+					name := fmt.Sprintf("%s in %s, %s", tc.name, field, method)
+					if unicodeEscaped {
+						name += ", JSON \\u escapes"
+					}
+					t.Run(name, func(t *testing.T) {
+						echoed := make(chan string, 1)
+						srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+							raw, _ := io.ReadAll(r.Body)
+							r.Body = io.NopCloser(bytes.NewReader(raw))
+							_ = r.ParseForm()
+							echo := tc.echo(r, string(raw))
+							echoed <- echo
+							value, _ := json.Marshal(echo)
+							if unicodeEscaped {
+								value = []byte(jsonUnicodeEscaped(echo))
+							}
+							other := `"invalid_client"`
+							if field == "error" {
+								other = `"Client authentication failed"`
+							}
+							w.Header().Set("Content-Type", "application/json")
+							w.WriteHeader(http.StatusUnauthorized)
+							if field == "error" {
+								fmt.Fprintf(w, `{"error":%s,"error_description":%s}`, value, other)
+							} else {
+								fmt.Fprintf(w, `{"error":%s,"error_description":%s}`, other, value)
+							}
+						}))
+						defer srv.Close()
+						t.Setenv(clientSecretEnv, echoSecret)
+						stdout, err := runFedOIDCCommand(t, "token", "--token-url", srv.URL, "--client-id", testClientID, "--auth-method", method)
+						if echo := <-echoed; !revealsSecret(echo, echoSecret) {
+							t.Fatalf("the server echoed %q, which does not carry the secret: this case proves nothing", echo)
+						}
+						if err == nil {
+							t.Fatal("expected an error")
+						}
+						if revealsSecret(err.Error(), echoSecret) {
+							t.Errorf("the printed error reveals the secret: %s", err)
+						}
+						for _, want := range []string{"401 Unauthorized", redactedMark} {
+							if !strings.Contains(err.Error(), want) {
+								t.Errorf("error %q does not contain %q", err, want)
+							}
+						}
+						if stdout != "" {
+							t.Errorf("stdout = %q, want nothing", stdout)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// The secret echoed where other errors quote the server: the token_type
+// of a successful response, and the issuer of the discovery document.
+func TestCommandTokenRedactsSecretElsewhere(t *testing.T) {
+	t.Setenv(clientSecretEnv, echoSecret)
+	t.Run("token_type", func(t *testing.T) {
+		for _, method := range []string{authMethodBasic, authMethodPost} {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_ = r.ParseForm()
+				_ = json.NewEncoder(w).Encode(map[string]string{"access_token": "tok", "token_type": receivedSecret(r)})
+			}))
+			_, err := runFedOIDCCommand(t, "token", "--token-url", srv.URL, "--client-id", testClientID, "--auth-method", method)
+			srv.Close()
+			if err == nil || !strings.Contains(err.Error(), "want Bearer") || revealsSecret(err.Error(), echoSecret) {
+				t.Errorf("%s: got error %v, want token_type refused without the secret", method, err)
+			}
+		}
+	})
+	t.Run("discovery issuer", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = json.NewEncoder(w).Encode(providerMetadata{Issuer: "https://idp.example.com/" + echoSecret})
+		}))
+		defer srv.Close()
+		_, err := runFedOIDCCommand(t, "token", "--issuer", srv.URL, "--client-id", testClientID)
+		if err == nil || !strings.Contains(err.Error(), "does not match") || revealsSecret(err.Error(), echoSecret) {
+			t.Errorf("got error %v, want the issuer mismatch without the secret", err)
+		}
+	})
+}
+
+// A redirect from the token endpoint is not followed: Go would resend the
+// credentials (the body on 307/308) to a URL of the server's choosing, and
+// its error would print that URL.
+func TestCommandTokenRefusesRedirects(t *testing.T) {
+	t.Setenv(clientSecretEnv, echoSecret)
+	for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		for _, method := range []string{authMethodBasic, authMethodPost} {
+			t.Run(fmt.Sprintf("%d %s", code, method), func(t *testing.T) {
+				var followed atomic.Int32
+				mux := http.NewServeMux()
+				mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) {
+					followed.Add(1)
+					_, _ = w.Write([]byte(okTokenBody))
+				})
+				mux.HandleFunc(tokenPath, func(w http.ResponseWriter, r *http.Request) {
+					_ = r.ParseForm()
+					http.Redirect(w, r, "/elsewhere?echo="+url.QueryEscape(receivedSecret(r)), code)
+				})
+				srv := httptest.NewServer(mux)
+				defer srv.Close()
+				stdout, err := runFedOIDCCommand(t, "token", "--token-url", srv.URL+tokenPath, "--client-id", testClientID, "--auth-method", method)
+				if followed.Load() != 0 {
+					t.Error("the redirect was followed")
+				}
+				if err == nil || !strings.Contains(err.Error(), "redirects") || stdout != "" {
+					t.Fatalf("got stdout %q, error %v; want the redirect refused", stdout, err)
+				}
+				if revealsSecret(err.Error(), echoSecret) {
+					t.Errorf("the printed error reveals the secret: %s", err)
+				}
+			})
+		}
 	}
 }

@@ -165,6 +165,10 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil || !strings.Contains(out, "202") {
 				t.Fatalf("deploy: %v\n%s", err, out)
 			}
+			// the run's own faas-cli config (Stack.FaaSCLIConfig) lists the gateway
+			if strings.Contains(out, "Failed to lookup auth config") {
+				t.Errorf("faas-cli did not find the run's config:\n%s", out)
+			}
 			out, err = faas("", append([]string{"list", "--token", tc.token}, secure...)...)
 			if err != nil || !strings.Contains(out, name) {
 				t.Errorf("list: %v\n%s", err, out)

@@ -86,8 +86,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer dummy" "
 [ "$code" = 401 ] || fail "gateway with a bearer token: $code"
 pass "gateway rejects anonymous and bearer calls to /system/functions (401)"
 
-# 4. faas-cli with basic auth, in a throw-away HOME
-export HOME=$work/home
+# 4. faas-cli with basic auth, in a throw-away HOME and config (with CI=true
+# faas-cli would use ./.openfaas in the current directory, not HOME's)
+export HOME=$work/home OPENFAAS_CONFIG=$work/home/.openfaas
 mkdir -p "$HOME"
 faas() { "$BIN/faas-cli" "$@"; }
 printf '%s' "$password" | faas login -g "$GW" -u admin --password-stdin >"$work/cli.log" 2>&1 ||
@@ -125,7 +126,7 @@ pass "gateway -> provider: Basic on /system/, caller's Authorization passed thro
 # 5. faas-cli --token sends "Authorization: Bearer X" (checked against the
 # fake provider, which records requests) when HOME has no basic credentials
 # for that URL; with basic credentials stored, --token is silently ignored.
-export HOME=$work/home2
+export HOME=$work/home2 OPENFAAS_CONFIG=$work/home2/.openfaas
 mkdir -p "$HOME"
 curl -fsS -X DELETE "$PROVIDER/_fakeprovider/requests"
 faas list -g "$PROVIDER" --token X >/dev/null

@@ -95,7 +95,34 @@ func New(bin, dir string) (*Stack, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "home"), 0o700); err != nil {
 		return nil, err
 	}
+	if err := s.writeFaaSCLIConfig(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// FaaSCLIConfig is faas-cli's config directory for this run
+// (OPENFAAS_CONFIG). HOME alone is not enough: with CI=true faas-cli
+// uses ./.openfaas in the current directory instead.
+func (s *Stack) FaaSCLIConfig() string { return filepath.Join(s.Dir, "faas-cli") }
+
+// writeFaaSCLIConfig lists our two sites with no stored credential.
+// faas-cli looks a gateway up there on every call and, finding no file
+// or no entry, prints "Failed to lookup auth config"; an entry without
+// credentials makes it send only what --token or -H gives.
+func (s *Stack) writeFaaSCLIConfig() error {
+	if err := os.MkdirAll(s.FaaSCLIConfig(), 0o700); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf("# No stored credentials: --token and -H are what faas-cli sends.\nauths:\n- gateway: %s\n- gateway: %s\n",
+		s.SecureURL, s.InvokeURL)
+	return os.WriteFile(filepath.Join(s.FaaSCLIConfig(), "config.yml"), []byte(cfg), 0o600)
+}
+
+// CACert is the root certificate of Caddy's internal CA, which issued the
+// certificate of SecureURL; it exists once Caddy has started.
+func (s *Stack) CACert() string {
+	return filepath.Join(s.Dir, "caddy-data", "pki", "authorities", "local", "root.crt")
 }
 
 func (s *Stack) secretFile(client string) string {
@@ -111,6 +138,7 @@ func (s *Stack) Caddyfile() string {
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%[1]s
 	skip_install_trust
+	auto_https disable_redirects
 	metrics
 	storage file_system %[2]s
 }
@@ -152,7 +180,10 @@ func (s *Stack) StartCaddy(ctx context.Context) error {
 		return err
 	}
 	cmd := exec.Command(filepath.Join(s.Bin, "caddy"), "run", "--config", cf, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.Dir, "home"), "XDG_DATA_HOME="+filepath.Join(s.Dir, "caddy-data"))
+	// Caddy's autosave and data stay in the scratch directory, even when the
+	// user's environment sets XDG_CONFIG_HOME.
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.Dir, "home"),
+		"XDG_CONFIG_HOME="+filepath.Join(s.Dir, "caddy-config"), "XDG_DATA_HOME="+filepath.Join(s.Dir, "caddy-data"))
 	if err := s.start(cmd, "caddy"); err != nil {
 		return err
 	}
@@ -215,12 +246,12 @@ func (s *Stack) Token(client string, extra ...string) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
-// Run runs a binary from Bin with faas-cli's HOME kept empty of stored
+// Run runs a binary from Bin with faas-cli's config kept free of stored
 // credentials (stored basic auth would silently win over --token), and
 // returns its combined output.
 func (s *Stack) Run(name, stdin string, args ...string) (string, error) {
 	cmd := exec.Command(filepath.Join(s.Bin, name), args...)
-	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.Dir, "home"))
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(s.Dir, "home"), "OPENFAAS_CONFIG="+s.FaaSCLIConfig())
 	cmd.Stdin = strings.NewReader(stdin)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -271,8 +302,7 @@ func (s *Stack) Stop() {
 	s.procs = nil
 }
 
-// HTTPClient returns a client that trusts Caddy's internal CA, which
-// issued the certificate of SecureURL; it exists once Caddy has started.
+// HTTPClient returns a client that trusts Caddy's internal CA (CACert).
 func (s *Stack) HTTPClient() (*http.Client, error) {
 	pool, err := s.CARoots()
 	if err != nil {
@@ -286,7 +316,7 @@ func (s *Stack) HTTPClient() (*http.Client, error) {
 // CARoots is Caddy's internal CA, which issued the certificate of
 // SecureURL; it exists once Caddy has started.
 func (s *Stack) CARoots() (*x509.CertPool, error) {
-	pem, err := os.ReadFile(filepath.Join(s.Dir, "caddy-data", "pki", "authorities", "local", "root.crt"))
+	pem, err := os.ReadFile(s.CACert())
 	if err != nil {
 		return nil, fmt.Errorf("reading Caddy's internal CA: %w", err)
 	}

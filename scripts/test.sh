@@ -1,33 +1,129 @@
 #!/usr/bin/env bash
 # Runs every test: the image's xcaddy build for amd64 and arm64, the Helm
-# chart tests, the manifests against a real kube-apiserver, unit and in-process Caddy tests (with the race detector),
-# short fuzz runs, and the end-to-end tests against the built binaries
-# (our Caddy, the real oidc-provider, OpenFaaS gateway and faas-cli).
+# chart tests, the manifests against a real kube-apiserver, unit and
+# in-process Caddy tests (with the race detector), the end-to-end tests
+# against the built binaries (our Caddy, the real oidc-provider, OpenFaaS
+# gateway and faas-cli), short fuzz runs and the benchmarks once.
 # Needs Go and Node/npm; everything else it builds or installs.
-# FUZZTIME (default 15s) sets the length of each fuzz run.
+#
+# Each phase prints its name when it starts and its time when it ends; its
+# output (compiler downloads, xcaddy's generated main.go, helm lint, test
+# logs) goes to a log file, printed only when the phase fails. The last
+# line says what passed and how long it all took.
+#
+# Env: FUZZTIME     length of each fuzz run (default 15s)
+#      TEST_PHASES  phases to run, comma-separated (default: all of build,
+#                   xcaddy, helm, kube-apiserver, unit, e2e, fuzz, bench)
+#      TEST_VERBOSE=1  show every phase's output as it runs
+#      TEST_DRY_RUN=1  print the phases and their commands, run nothing
+#      TEST_LOG_DIR    where the logs go (default: a new temporary directory)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-scripts/build.sh bin
-# The image's build command (Dockerfile), for both architectures it ships.
-for arch in amd64 arm64; do
-	CGO_ENABLED=0 GOOS=linux GOARCH=$arch scripts/xcaddy-build.sh "bin/caddy-linux-$arch"
-done
+fuzz_targets=(FuzzClassifyPath FuzzVerifyToken FuzzParseHeader FuzzDecodeClaims)
+fuzztime=${FUZZTIME:-15s}
+phases=${TEST_PHASES:-build,xcaddy,helm,kube-apiserver,unit,e2e,fuzz,bench}
+if [ -n "${TEST_DRY_RUN:-}" ]; then
+	logs=/dev/null
+else
+	logs=${TEST_LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/caddy-fedauth-test-XXXXXX")}
+	mkdir -p "$logs"
+fi
+
+started=$SECONDS
+passed=()
+
+# duration SECONDS: 23m47s, or 12s under a minute.
+duration() {
+	if [ "$1" -ge 60 ]; then
+		printf '%dm%02ds' $(($1 / 60)) $(($1 % 60))
+	else
+		printf '%ds' "$1"
+	fi
+}
+
+# joined: the titles of the phases passed so far, comma-separated.
+joined() {
+	local out="" t
+	for t in "${passed[@]}"; do
+		out+="${out:+, }$t"
+	done
+	echo "$out"
+}
+
+# phase ID TITLE COMMAND...: run COMMAND as one phase, if selected.
+phase() {
+	local id=$1 title=$2 log t0 rc
+	shift 2
+	case ",$phases," in *",$id,"*) ;; *) return 0 ;; esac
+	log=$logs/$id.log
+	if [ -n "${TEST_DRY_RUN:-}" ]; then
+		printf '== %s: %s\n' "$title" "$*"
+		passed+=("$title")
+		return 0
+	fi
+	printf '== %s (log: %s)\n' "$title" "$log"
+	t0=$SECONDS
+	rc=0
+	if [ -n "${TEST_VERBOSE:-}" ]; then
+		"$@" 2>&1 | tee "$log" || rc=$?
+	else
+		"$@" >"$log" 2>&1 || rc=$?
+	fi
+	if [ "$rc" != 0 ]; then
+		printf '%s\n' "--- $title failed after $(duration $((SECONDS - t0))) (exit $rc); the end of $log:"
+		tail -n 150 "$log"
+		echo "--- failures in $log:"
+		grep -E -- '--- FAIL|^FAIL|^panic:|: error|[Ee]rror:' "$log" | head -n 40 || true
+		local before=""
+		[ ${#passed[@]} -gt 0 ] && before="; passed before it: $(joined)"
+		echo "FAIL: $title — $(duration $((SECONDS - started)))$before"
+		exit 1
+	fi
+	printf '   ok %s: %s\n' "$title" "$(duration $((SECONDS - t0)))"
+	passed+=("$title")
+}
+
+xcaddy_builds() {
+	# The image's build command (Dockerfile), for both architectures it ships.
+	for arch in amd64 arm64; do
+		# explicit returns: set -e does not apply in a function run under ||
+		CGO_ENABLED=0 GOOS=linux GOARCH=$arch scripts/xcaddy-build.sh "bin/caddy-linux-$arch" || return
+	done
+}
+
+fuzz() {
+	for target in "${fuzz_targets[@]}"; do
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./caddyfedauth/ || return
+	done
+}
+
+export FEDAUTH_E2E_BIN=$PWD/bin
+
+phase build "binaries" scripts/build.sh bin
+phase xcaddy "xcaddy builds (2)" xcaddy_builds
 # The Helm chart and plain manifests (helm lint, strict decoding, the
 # rendered Caddyfile adapted and validated by our binary).
-k8s/test.sh
+phase helm "helm chart" k8s/test.sh
 # The rendered manifests against a real kube-apiserver (with etcd, no
 # kubelet): strict field validation, and Pod Security "restricted" admits
 # a pod from the Deployment's template with no warning.
-k8s/apiserver/run.sh
-export FEDAUTH_E2E_BIN=$PWD/bin
-
-go test -count=1 -race ./...
-
-for target in FuzzClassifyPath FuzzVerifyToken FuzzParseHeader FuzzDecodeClaims; do
-	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-15s}" ./caddyfedauth/
-done
-
+phase kube-apiserver "kube-apiserver" k8s/apiserver/run.sh
+# shellcheck disable=SC2046 # one word per package
+phase unit "unit+integration (race)" go test -count=1 -race $(go list ./... | grep -v '/e2e$')
+phase e2e "e2e" go test -count=1 -race ./e2e/
+phase fuzz "fuzz (${#fuzz_targets[@]} targets, $fuzztime each)" fuzz
 # The benchmarks run once, briefly, so they keep compiling and passing;
 # scripts/bench.sh runs them for real.
-go test -run '^$' -bench . -benchtime 100x ./caddyfedauth/
+phase bench "benchmarks" go test -run '^$' -bench . -benchtime 100x ./caddyfedauth/
+
+if [ ${#passed[@]} -eq 0 ]; then
+	echo "test.sh: TEST_PHASES=$phases selects no phase" >&2
+	exit 2
+fi
+if [ -n "${TEST_DRY_RUN:-}" ]; then
+	echo "DRY RUN: would run $(joined)"
+	exit 0
+fi
+echo "PASS: $(joined) — $(duration $((SECONDS - started)))"
+[ -n "${TEST_LOG_DIR:-}" ] || rm -rf "$logs"

@@ -93,7 +93,8 @@ func run(bin string, keep bool) error {
 
 	step("The same calls without a token, or with a token for another tenant")
 	code, challenge := status(s, s.SecureURL+"/system/functions", "")
-	cmdline("curl", s.SecureURL+"/system/functions")
+	// Caddy's internal CA issued the site's certificate: trust its root
+	cmdline("curl --cacert", s.CACert(), s.SecureURL+"/system/functions")
 	fmt.Printf("   %d  WWW-Authenticate: %s\n", code, challenge)
 	expect(code == 401, "no token: 401")
 	_, err = faas(s, "", append([]string{"list"}, tls...)...)
@@ -123,8 +124,14 @@ func run(bin string, keep bool) error {
 	}
 	step("Done: 200 with a token, 401 without one, 403 on a function path without allow_invoke")
 	if keep {
-		fmt.Printf("\nStill running; try:\n  TOKEN=$(%s/caddy fed-oidc token --issuer %s --client-id %s --client-secret-file %s/%s.secret)\n  HOME=%s/home %s/faas-cli list -g %s --tls-no-verify --token \"$TOKEN\"\nCtrl-C to stop.\n",
-			bin, s.IdPURL, e2e.KeycloakClient, dir, e2e.KeycloakClient, dir, bin, s.SecureURL)
+		fmt.Printf("\nStill running; try:\n"+
+			"  TOKEN=$(%s/caddy fed-oidc token --issuer %s --client-id %s --client-secret-file %s/%s.secret)\n"+
+			"  OPENFAAS_CONFIG=%s %s/faas-cli list -g %s --tls-no-verify --token \"$TOKEN\"\n"+
+			"  curl --cacert %s -H \"Authorization: Bearer $TOKEN\" %s/system/functions\n"+
+			"Ctrl-C to stop.\n",
+			s.Bin, s.IdPURL, e2e.KeycloakClient, dir, e2e.KeycloakClient,
+			s.FaaSCLIConfig(), s.Bin, s.SecureURL,
+			s.CACert(), s.SecureURL)
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh [go test flags] — check the rendered manifests against a real
-# kube-apiserver: build it (pinned in tools/go.mod) into <repo>/bin if
-# missing or stale, install etcd if missing, then `go test ./...` here.
+# kube-apiserver backed by a real etcd: build both (pinned in tools/go.mod
+# and etcd/go.mod, from the Go module proxy) into <repo>/bin if missing or
+# stale, then `go test ./...` here. Nothing is installed on the system.
 #
 # Env: MANIFESTS  the YAML to check (default ../manifests/caddy-fedauth.yaml,
 #                 relative to this directory; a relative path given here is
@@ -10,7 +11,6 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-bin=$repo/bin/kube-apiserver
 started=$(date +%s)
 
 if [ -n "${MANIFESTS:-}" ]; then
@@ -18,30 +18,35 @@ if [ -n "${MANIFESTS:-}" ]; then
 	export MANIFESTS
 fi
 
-# The stamp names the pin the binary was built from, so a bump of
-# tools/go.mod rebuilds it instead of testing an old apiserver.
-pin=$(cat "$here/tools/go.mod" "$here/tools/go.sum" | sha256sum | cut -d' ' -f1)
-if [ ! -x "$bin" ] || [ "$(cat "$bin.pin" 2>/dev/null)" != "$pin" ]; then
-	echo "run.sh: building kube-apiserver (about 4 minutes on 2 cores from cold caches)" >&2
+# build_pinned NAME MODULE PACKAGE [LDFLAGS]: build <repo>/bin/NAME from
+# the pin in the module at MODULE, unless the binary's stamp names that
+# pin already, so a bump of go.mod rebuilds it instead of testing an old
+# binary.
+build_pinned() {
+	local name=$1 mod=$2 pkg=$3 ldflags=${4:-}
+	local out=$repo/bin/$name pin t0
+	pin=$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -d' ' -f1)
+	if [ -x "$out" ] && [ "$(cat "$out.pin" 2>/dev/null)" = "$pin" ]; then
+		return
+	fi
+	echo "run.sh: building $name (minutes on 2 cores from cold caches)" >&2
 	t0=$(date +%s)
 	mkdir -p "$repo/bin"
-	(
-		cd "$here/tools"
-		v=$(go list -m -f '{{.Version}}' k8s.io/kubernetes)
-		minor=${v#v1.}
-		minor=${minor%%.*}
-		# Without these, --version says v0.0.0-master like any plain go build.
-		pkg=k8s.io/component-base/version
-		go build -mod=readonly -trimpath \
-			-ldflags "-s -w -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
-			-o "$bin.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-	)
-	mv "$bin.tmp" "$bin"
-	echo "$pin" >"$bin.pin"
-	echo "run.sh: built $("$bin" --version) in $(($(date +%s) - t0))s" >&2
-fi
+	(cd "$mod" && go build -mod=readonly -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$pkg")
+	mv "$out.tmp" "$out"
+	echo "$pin" >"$out.pin"
+	echo "run.sh: built $name in $(($(date +%s) - t0))s: $("$out" --version | head -n1)" >&2
+}
 
-"$here/deps.sh" >/dev/null
+# Without these, --version says v0.0.0-master like any plain go build.
+v=$(cd "$here/tools" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
+minor=${v#v1.}
+minor=${minor%%.*}
+pkg=k8s.io/component-base/version
+build_pinned kube-apiserver "$here/tools" k8s.io/kubernetes/cmd/kube-apiserver \
+	"-X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+build_pinned etcd "$here/etcd" go.etcd.io/etcd/server/v3
+export KUBE_APISERVER=$repo/bin/kube-apiserver ETCD=$repo/bin/etcd
 
 # The test starts and stops the daemons itself; this trap only catches the
 # case where go test kills the test binary (timeout) before it can.
@@ -61,4 +66,4 @@ trap cleanup EXIT
 cd "$here"
 # -count=1: the result depends on the manifests and the binary, which go
 # test's cache does not fully track.
-KUBE_APISERVER=$bin KUBE_HARNESS_DIR=$workdir go test -count=1 "$@" ./...
+KUBE_HARNESS_DIR=$workdir go test -count=1 "$@" ./...

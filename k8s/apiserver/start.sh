@@ -4,6 +4,9 @@
 #
 # Env: KUBE_APISERVER  path to the kube-apiserver binary
 #                      (default: <repo>/bin/kube-apiserver, built by run.sh)
+#      ETCD            path to the etcd binary
+#                      (default: <repo>/bin/etcd, built by run.sh)
+# Needs openssl and curl (Debian has both: ca-certificates depends on openssl).
 #
 # Writes into WORKDIR: kubeconfig, token, pki/, etcd-data/, *.log, *.pid,
 # env (ports and pids, sourced by stop.sh). Prints the server URL as the last
@@ -14,10 +17,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 workdir=${1:?usage: start.sh WORKDIR}
 apiserver=${KUBE_APISERVER:-$repo/bin/kube-apiserver}
+etcd_bin=${ETCD:-$repo/bin/etcd}
 
 log() { echo "start.sh: $*" >&2; }
 
 [ -x "$apiserver" ] || { log "no kube-apiserver at $apiserver (run.sh builds it)"; exit 1; }
+[ -x "$etcd_bin" ] || { log "no etcd at $etcd_bin (run.sh builds it)"; exit 1; }
+for tool in openssl curl; do
+	command -v "$tool" >/dev/null || { log "$tool is needed (apt-get install $tool)"; exit 1; }
+done
 
 mkdir -p "$workdir"
 workdir=$(cd "$workdir" && pwd)
@@ -25,8 +33,6 @@ if [ -e "$workdir/env" ]; then
 	log "$workdir already holds a running (or unclean) instance: stop.sh $workdir first"
 	exit 1
 fi
-
-etcd_bin=$("$here/deps.sh")
 
 # A free loopback port, not among "$@": probe random high ports until a
 # connect is refused. A race with another process is possible but unlikely.
