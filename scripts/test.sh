@@ -28,6 +28,9 @@ for target in FuzzClassifyPath FuzzVerifyToken FuzzParseHeader; do
 	go test -run '^$' -fuzz "^${target}\$" -fuzztime "${FUZZTIME:-15s}" ./caddyfedauth/
 done
 
+# A short soak (about 2 min): load through the real Caddy across a key rotation, an issuer outage, credential rotations and reloads.
+scripts/soak.sh -duration 90s -token-ttl 30s -outage 10s
+
 # The benchmarks run once, briefly, so they keep compiling and passing;
 # scripts/bench.sh runs them for real.
 go test -run '^$' -bench . -benchtime 100x ./caddyfedauth/
