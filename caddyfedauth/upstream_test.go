@@ -10,33 +10,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-fedauth/caddy-fedauth/internal/kubesecret"
 )
 
-// writeK8sSecret lays out files the way the kubelet mounts a secret:
-// name -> ..data/name, ..data -> ..<timestamp>/, swapped atomically by
-// renaming a new ..data symlink over the old one.
+// writeK8sSecret lays out files the way the kubelet mounts a secret, and
+// swaps them atomically when called again (kubesecret.Write).
 func writeK8sSecret(t *testing.T, dir string, files map[string]string) {
 	t.Helper()
-	version := filepath.Join(dir, ".."+time.Now().Format("2006_01_02_15_04_05.000000000"))
-	if err := os.Mkdir(version, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(version, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		link := filepath.Join(dir, name)
-		if _, err := os.Lstat(link); os.IsNotExist(err) {
-			if err := os.Symlink(filepath.Join("..data", name), link); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	tmp := filepath.Join(dir, "..data_tmp")
-	if err := os.Symlink(filepath.Base(version), tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+	if err := kubesecret.Write(dir, files); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -22,10 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/caddy-fedauth/caddy-fedauth/internal/kubesecret"
 )
 
 // Stack is one run of every component, each on its own loopback port.
@@ -42,9 +45,23 @@ type Stack struct {
 	AdminURL    string // Caddy's admin endpoint, with /metrics
 
 	GatewayPassword string
+	// GatewaySecrets holds the gateway's basic-auth-user and
+	// basic-auth-password, laid out as the kubelet mounts a secret, so a
+	// rotation is the kubelet's symlink swap (kubesecret.Write).
+	GatewaySecrets string
+
+	// IdPEnv is added to the IdP's environment, e.g. IDP_JWKS_FILE or
+	// IDP_TOKEN_TTL (see idp/server.mjs).
+	IdPEnv []string
 
 	mu    sync.Mutex
-	procs []*exec.Cmd
+	procs []proc
+}
+
+// proc is one started component, by the name its log is kept under.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
 }
 
 // Clients of the IdP (e2e/idp/server.mjs defaults).
@@ -77,18 +94,13 @@ func New(bin, dir string) (*Stack, error) {
 	pw := make([]byte, 16)
 	_, _ = rand.Read(pw)
 	s.GatewayPassword = hex.EncodeToString(pw)
-	secrets := filepath.Join(dir, "gateway-secrets")
-	if err := os.MkdirAll(secrets, 0o700); err != nil {
+	s.GatewaySecrets = filepath.Join(dir, "gateway-secrets")
+	// Kubernetes secrets usually end in a newline; both sides trim it.
+	if err := kubesecret.Write(s.GatewaySecrets, map[string]string{"basic-auth-user": "admin\n", "basic-auth-password": s.GatewayPassword + "\n"}); err != nil {
 		return nil, err
 	}
-	// Kubernetes secrets usually end in a newline; both sides trim it.
-	for name, v := range map[string]string{"basic-auth-user": "admin\n", "basic-auth-password": s.GatewayPassword + "\n"} {
-		if err := os.WriteFile(filepath.Join(secrets, name), []byte(v), 0o600); err != nil {
-			return nil, err
-		}
-	}
 	for name, v := range map[string]string{KeycloakClient: "fed-gw-tenant1-secret", OtherClient: "fed-gw-tenant2-secret", Auth0Client: "provider-app-secret"} {
-		if err := os.WriteFile(s.secretFile(name), []byte(v+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(s.SecretFile(name), []byte(v+"\n"), 0o600); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +137,8 @@ func (s *Stack) CACert() string {
 	return filepath.Join(s.Dir, "caddy-data", "pki", "authorities", "local", "root.crt")
 }
 
-func (s *Stack) secretFile(client string) string {
+// SecretFile is the file holding a client's secret.
+func (s *Stack) SecretFile(client string) string {
 	return filepath.Join(s.Dir, client+".secret")
 }
 
@@ -134,7 +147,6 @@ func port(u string) string { return u[strings.LastIndexByte(u, ':')+1:] }
 // Caddyfile is the config our Caddy runs: two sites in front of the one
 // gateway, as a provider would run two customers' gateways.
 func (s *Stack) Caddyfile() string {
-	secrets := filepath.Join(s.Dir, "gateway-secrets")
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%[1]s
 	skip_install_trust
@@ -169,14 +181,20 @@ http://127.0.0.1:%[9]s {
 	}
 }
 `, port(s.AdminURL), filepath.Join(s.Dir, "caddy-data"), port(s.SecureURL), s.IdPURL, KeycloakClient, Audience,
-		secrets, s.GatewayURL, port(s.InvokeURL))
+		s.GatewaySecrets, s.GatewayURL, port(s.InvokeURL))
 }
 
 // StartCaddy starts our Caddy. It does not wait for the issuer: Caddy
 // must come up while the issuer is unreachable.
 func (s *Stack) StartCaddy(ctx context.Context) error {
-	cf := filepath.Join(s.Dir, "Caddyfile")
-	if err := os.WriteFile(cf, []byte(s.Caddyfile()), 0o600); err != nil {
+	return s.StartCaddyWith(ctx, s.Caddyfile())
+}
+
+// StartCaddyWith starts our Caddy on the given Caddyfile, which must put
+// the admin endpoint at AdminURL.
+func (s *Stack) StartCaddyWith(ctx context.Context, caddyfile string) error {
+	cf, err := s.writeCaddyfile(caddyfile)
+	if err != nil {
 		return err
 	}
 	cmd := exec.Command(filepath.Join(s.Bin, "caddy"), "run", "--config", cf, "--adapter", "caddyfile")
@@ -190,12 +208,29 @@ func (s *Stack) StartCaddy(ctx context.Context) error {
 	return waitUntil(ctx, "caddy admin", func() bool { return httpStatus(s.AdminURL+"/config/") == 200 })
 }
 
+// ReloadCaddy gives the running Caddy a new Caddyfile with `caddy
+// reload`, which returns once the new config is running, and returns the
+// command's output.
+func (s *Stack) ReloadCaddy(caddyfile string) (string, error) {
+	cf, err := s.writeCaddyfile(caddyfile)
+	if err != nil {
+		return "", err
+	}
+	return s.Run("caddy", "", "reload", "--config", cf, "--adapter", "caddyfile",
+		"--address", strings.TrimPrefix(s.AdminURL, "http://"))
+}
+
+func (s *Stack) writeCaddyfile(caddyfile string) (string, error) {
+	cf := filepath.Join(s.Dir, "Caddyfile")
+	return cf, os.WriteFile(cf, []byte(caddyfile), 0o600)
+}
+
 // StartIdP starts the oidc-provider issuer and waits for its ready line.
 func (s *Stack) StartIdP(ctx context.Context) error {
 	_, file, _, _ := runtime.Caller(0)
 	cmd := exec.Command("node", "server.mjs")
 	cmd.Dir = filepath.Join(filepath.Dir(file), "idp")
-	cmd.Env = append(os.Environ(), "IDP_PORT="+port(s.IdPURL), "IDP_HOST=127.0.0.1")
+	cmd.Env = append(append(os.Environ(), s.IdPEnv...), "IDP_PORT="+port(s.IdPURL), "IDP_HOST=127.0.0.1")
 	if err := s.start(cmd, "idp"); err != nil {
 		return err
 	}
@@ -222,7 +257,7 @@ func (s *Stack) StartGateway(ctx context.Context) error {
 	gw.Dir = gwDir
 	gw.Env = append(os.Environ(),
 		"basic_auth=true",
-		"secret_mount_path="+filepath.Join(s.Dir, "gateway-secrets"),
+		"secret_mount_path="+s.GatewaySecrets,
 		"functions_provider_url="+s.ProviderURL+"/",
 		"faas_prometheus_host=127.0.0.1",
 		"faas_prometheus_port="+port(s.ProviderURL),
@@ -238,7 +273,7 @@ func (s *Stack) StartGateway(ctx context.Context) error {
 // Token runs `caddy fed-oidc token` for a client, with extra flags.
 func (s *Stack) Token(client string, extra ...string) (string, error) {
 	args := append([]string{"fed-oidc", "token", "--issuer", s.IdPURL, "--client-id", client,
-		"--client-secret-file", s.secretFile(client)}, extra...)
+		"--client-secret-file", s.SecretFile(client)}, extra...)
 	out, err := s.Run("caddy", "", args...)
 	if err != nil {
 		return "", err
@@ -260,7 +295,8 @@ func (s *Stack) Run(name, stdin string, args ...string) (string, error) {
 }
 
 func (s *Stack) start(cmd *exec.Cmd, name string) error {
-	logFile, err := os.Create(filepath.Join(s.Dir, name+".log"))
+	// Appended to, so a component started again keeps its earlier log.
+	logFile, err := os.OpenFile(filepath.Join(s.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -269,9 +305,35 @@ func (s *Stack) start(cmd *exec.Cmd, name string) error {
 		return fmt.Errorf("starting %s: %w", name, err)
 	}
 	s.mu.Lock()
-	s.procs = append(s.procs, cmd)
+	s.procs = append(s.procs, proc{name, cmd})
 	s.mu.Unlock()
 	return nil
+}
+
+// Process returns the running process started under name, or nil.
+func (s *Stack) Process(name string) *os.Process {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.procs {
+		if p.name == name {
+			return p.cmd.Process
+		}
+	}
+	return nil
+}
+
+// StopProcess ends the process started under name, as Stop does, so it
+// can be started again (an issuer outage).
+func (s *Stack) StopProcess(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.procs = slices.DeleteFunc(s.procs, func(p proc) bool {
+		if p.name == name {
+			stop(p.cmd)
+			return true
+		}
+		return false
+	})
 }
 
 // Log returns the tail of a component's log, for failure messages.
@@ -288,18 +350,22 @@ func (s *Stack) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := len(s.procs) - 1; i >= 0; i-- {
-		p := s.procs[i]
-		_ = p.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = p.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = p.Process.Kill()
-			<-done
-		}
+		stop(s.procs[i].cmd)
 	}
 	s.procs = nil
+}
+
+// stop sends SIGTERM and kills the process if it has not exited in 5 s.
+func stop(p *exec.Cmd) {
+	_ = p.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.Process.Kill()
+		<-done
+	}
 }
 
 // HTTPClient returns a client that trusts Caddy's internal CA (CACert).
@@ -372,18 +438,32 @@ func FreePorts(n int) ([]int, error) {
 // Metric returns the value of one sample line of Caddy's /metrics whose
 // text starts with prefix, or an error if there is none.
 func (s *Stack) Metric(prefix string) (string, error) {
-	resp, err := plainClient.Get(s.AdminURL + "/metrics")
+	lines, err := s.Metrics(prefix)
 	if err != nil {
 		return "", err
 	}
+	if len(lines) == 0 {
+		return "", errors.New("no metric " + prefix)
+	}
+	return lines[0][strings.LastIndexByte(lines[0], ' ')+1:], nil
+}
+
+// Metrics returns every sample line of Caddy's /metrics that starts with
+// prefix.
+func (s *Stack) Metrics(prefix string) ([]string, error) {
+	resp, err := plainClient.Get(s.AdminURL + "/metrics")
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
+	var lines []string
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		if line := sc.Text(); strings.HasPrefix(line, prefix) {
-			return line[strings.LastIndexByte(line, ' ')+1:], nil
+			lines = append(lines, line)
 		}
 	}
-	return "", errors.New("no metric " + prefix)
+	return lines, sc.Err()
 }
 
 // ProviderRequest is a request the in-memory provider received from the

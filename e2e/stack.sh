@@ -3,6 +3,7 @@
 #
 #   e2e/stack.sh build <bindir>   build faas-cli, gateway, fakeprovider into
 #                                 <bindir>; npm ci in e2e/idp if needed
+#   e2e/stack.sh idp              only the npm ci in e2e/idp, if needed
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,7 +14,7 @@ FAAS_CLI_VERSION=0.17.0
 GATEWAY_MODULE=github.com/openfaas/faas/gateway
 
 usage() {
-	echo "usage: $0 build <bindir>" >&2
+	echo "usage: $0 build <bindir> | idp" >&2
 	exit 2
 }
 
@@ -53,6 +54,13 @@ build_gateway() (
 		-o "$bindir/gateway" "$GATEWAY_MODULE"
 )
 
+idp() {
+	if [ ! -d "$IDP_DIR/node_modules" ]; then
+		echo "stack.sh: npm ci in $IDP_DIR" >&2
+		(cd "$IDP_DIR" && npm ci --no-audit --no-fund)
+	fi
+}
+
 build() {
 	[ $# -eq 1 ] || usage
 	mkdir -p "$1"
@@ -70,10 +78,7 @@ build() {
 	echo "stack.sh: building gateway" >&2
 	build_gateway "$bindir"
 
-	if [ ! -d "$IDP_DIR/node_modules" ]; then
-		echo "stack.sh: npm ci in $IDP_DIR" >&2
-		(cd "$IDP_DIR" && npm ci --no-audit --no-fund)
-	fi
+	idp
 	echo "stack.sh: built $bindir/faas-cli $bindir/gateway $bindir/fakeprovider" >&2
 }
 
@@ -82,5 +87,6 @@ cmd=$1
 shift
 case "$cmd" in
 build) build "$@" ;;
+idp) idp ;;
 *) usage ;;
 esac

@@ -3,7 +3,8 @@
 # chart tests, the manifests against a real kube-apiserver, unit and
 # in-process Caddy tests (with the race detector), the end-to-end tests
 # against the built binaries (our Caddy, the real oidc-provider, OpenFaaS
-# gateway and faas-cli), short fuzz runs and the benchmarks once.
+# gateway and faas-cli), short fuzz runs, a 90-second soak and the
+# benchmarks once.
 # Needs Go and Node/npm; everything else it builds or installs.
 #
 # Each phase prints its name when it starts and its time when it ends; its
@@ -13,7 +14,7 @@
 #
 # Env: FUZZTIME     length of each fuzz run (default 15s)
 #      TEST_PHASES  phases to run, comma-separated (default: all of build,
-#                   xcaddy, helm, kube-apiserver, unit, e2e, fuzz, bench)
+#                   xcaddy, helm, kube-apiserver, unit, e2e, fuzz, soak, bench)
 #      TEST_VERBOSE=1  show every phase's output as it runs
 #      TEST_DRY_RUN=1  print the phases and their commands, run nothing
 #      TEST_LOG_DIR    where the logs go (default: a new temporary directory)
@@ -22,7 +23,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 fuzz_targets=(FuzzClassifyPath FuzzVerifyToken FuzzParseHeader FuzzDecodeClaims)
 fuzztime=${FUZZTIME:-15s}
-phases=${TEST_PHASES:-build,xcaddy,helm,kube-apiserver,unit,e2e,fuzz,bench}
+phases=${TEST_PHASES:-build,xcaddy,helm,kube-apiserver,unit,e2e,fuzz,soak,bench}
 if [ -n "${TEST_DRY_RUN:-}" ]; then
 	logs=/dev/null
 else
@@ -113,6 +114,9 @@ phase kube-apiserver "kube-apiserver" k8s/apiserver/run.sh
 phase unit "unit+integration (race)" go test -count=1 -race $(go list ./... | grep -v '/e2e$')
 phase e2e "e2e" go test -count=1 -race ./e2e/
 phase fuzz "fuzz (${#fuzz_targets[@]} targets, $fuzztime each)" fuzz
+# A short soak (about 2 min): load through the real Caddy across a key
+# rotation, an issuer outage, credential rotations and reloads.
+phase soak "soak (90s)" scripts/soak.sh -duration 90s -token-ttl 30s -outage 10s
 # The benchmarks run once, briefly, so they keep compiling and passing;
 # scripts/bench.sh runs them for real.
 phase bench "benchmarks" go test -run '^$' -bench . -benchtime 100x ./caddyfedauth/
