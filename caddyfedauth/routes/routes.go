@@ -5,6 +5,8 @@
 package routes
 
 import (
+	"strings"
+
 	"github.com/caddy-fedauth/caddy-fedauth/caddyfedauth/iam"
 )
 
@@ -190,6 +192,9 @@ var (
 	errNamespaceQueryBody = badRequest(ReasonNamespaceMismatch, "namespace in the query and the body differ")
 	errNamespacePathBody  = badRequest(ReasonNamespaceMismatch, "namespace in the path and the body differ")
 	errScaleName          = badRequest(ReasonNameMismatch, "serviceName in the body is not the function in the path")
+	// faas-netes (k8s/log.go) reads the logs of any case of kube-system
+	// from its default namespace instead.
+	errLogsKubeSystem = badRequest(ReasonNamespaceMismatch, "logs of kube-system are read from the default namespace")
 )
 
 // mapObject maps the function and secret routes.
@@ -239,6 +244,9 @@ func mapObject(rt route, pathName, rawQuery string, body []byte, defaultNamespac
 		}
 	case spec.nameInQuery:
 		c.Name = q.val[qName]
+		if strings.EqualFold(c.Namespace, "kube-system") {
+			return Call{}, errLogsKubeSystem
+		}
 	case spec.nameMember != "":
 		c.Name = member
 	default:

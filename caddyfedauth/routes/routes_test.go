@@ -224,6 +224,7 @@ var attackCases = []mapCase{
 	{name: "function get, 254-byte name", method: "GET", path: "/system/function/" + strings.Repeat("a", 254), status: 400, reason: ReasonBadName},
 	{name: "function get, dot-dot", method: "GET", path: "/system/function/..", status: 400, reason: ReasonBadPath},
 	{name: "scale, no name", method: "POST", path: "/system/scale-function/", body: `{"serviceName":""}`, status: 400, reason: ReasonMissingName},
+	{name: "logs of kube-system (faas-netes reads the default's)", method: "GET", path: "/system/logs", query: "name=fn&namespace=Kube-System", status: 400, reason: ReasonNamespaceMismatch},
 	{name: "logs, no name", method: "GET", path: "/system/logs", query: "namespace=staging", status: 400, reason: ReasonMissingName},
 	{name: "logs, bad name", method: "GET", path: "/system/logs", query: "name=a%3Ab", status: 400, reason: ReasonBadName},
 
