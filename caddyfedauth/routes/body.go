@@ -82,104 +82,211 @@ type bodyField struct {
 // lower-camel names without '-' or '_'.
 func parseObject(body []byte, keys ...string) ([2]bodyField, *Error) {
 	var out [2]bodyField
-	var folds [2]string
-	for i, k := range keys {
-		folds[i] = foldName(k)
-	}
 	if !utf8.Valid(body) {
 		return out, errBodyNotUTF8
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // numbers are skipped, never converted
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	// json.Valid is encoding/json's own scanner: what it accepts,
+	// Unmarshal parses. The walk below then only finds boundaries.
+	if !json.Valid(body) {
 		return out, errBodyNotObject
 	}
-	seen := make(map[string]struct{}, 16)
-	for dec.More() {
-		t, err := dec.Token()
-		name, ok := t.(string)
-		if err != nil || !ok {
-			return out, errBodyNotObject
-		}
-		folded := foldName(name)
-		if _, dup := seen[folded]; dup {
-			return out, errBodyDuplicate
-		}
-		seen[folded] = struct{}{}
-		i := -1
-		for j := range keys {
-			if folded == folds[j] {
-				i = j
-			} else if stripDelims(folded) == folds[j] {
-				return out, errBodyLookalike
-			}
-		}
-		if i < 0 {
-			if e := skipValue(dec, 1); e != nil {
-				return out, e
-			}
-			continue
-		}
-		t, err = dec.Token()
-		if err != nil {
-			return out, errBodyNotObject
-		}
-		switch v := t.(type) {
-		case string:
-			out[i] = bodyField{val: v, set: true}
-		case nil:
-		default:
-			return out, badRequest(ReasonBadBody, "body member "+keys[i]+" is not a string")
-		}
-	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+	w := walker{b: body}
+	w.ws()
+	if w.peek() != '{' {
 		return out, errBodyNotObject
 	}
-	for _, c := range body[dec.InputOffset():] {
-		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return out, errBodyTrailing
+	err := w.object(1, func(name, value []byte) *Error {
+		for i, k := range keys {
+			switch {
+			case bytes.EqualFold(name, []byte(k)):
+				f, ok := stringValue(value)
+				if !ok {
+					return badRequest(ReasonBadBody, "body member "+k+" is not a string")
+				}
+				out[i] = f
+			case bytes.ContainsAny(name, "-_") && strings.EqualFold(stripDelims(string(name)), k):
+				return errBodyLookalike
+			}
 		}
-	}
-	return out, nil
+		return nil
+	})
+	return out, err // json.Valid allows nothing but whitespace after the object
 }
 
-// skipValue consumes one value, refusing an object within it that has a
-// member name twice (exactly: nested maps such as labels are keyed
-// case-sensitively).
-func skipValue(dec *json.Decoder, depth int) *Error {
-	t, err := dec.Token()
-	if err != nil {
-		return errBodyNotObject
+// stringValue reads a consulted member's raw value: a string, or null.
+func stringValue(v []byte) (bodyField, bool) {
+	if string(v) == "null" {
+		return bodyField{}, true
 	}
-	d, ok := t.(json.Delim)
-	if !ok {
-		return nil
+	if len(v) < 2 || v[0] != '"' {
+		return bodyField{}, false
 	}
-	if depth++; depth > maxBodyDepth {
+	s, err := unquote(v)
+	return bodyField{val: s, set: true}, err == nil
+}
+
+// unquote decodes a JSON string as encoding/json does.
+func unquote(v []byte) (string, error) {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return string(v[1 : len(v)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err
+}
+
+// walker finds the boundaries of values in JSON that json.Valid accepted.
+type walker struct {
+	b []byte
+	i int
+}
+
+func (w *walker) peek() byte {
+	if w.i < len(w.b) {
+		return w.b[w.i]
+	}
+	return 0
+}
+
+func (w *walker) ws() {
+	for w.i < len(w.b) && (w.b[w.i] == ' ' || w.b[w.i] == '\t' || w.b[w.i] == '\n' || w.b[w.i] == '\r') {
+		w.i++
+	}
+}
+
+// str consumes the string at '"' and returns it, quotes included.
+func (w *walker) str() []byte {
+	start := w.i
+	for w.i++; w.b[w.i] != '"'; w.i++ {
+		if w.b[w.i] == '\\' {
+			w.i++
+		}
+	}
+	w.i++
+	return w.b[start:w.i]
+}
+
+// object consumes the object at '{'. Its member names must differ: once
+// folded at the top level (member non-nil), where encoding/json matches
+// them to struct fields; exactly below, in maps such as labels. member, if
+// any, gets each member's name and raw value.
+func (w *walker) object(depth int, member func(name, value []byte) *Error) *Error {
+	if depth > maxBodyDepth {
 		return errBodyDepth
 	}
-	var seen map[string]struct{}
-	if d == '{' {
-		seen = make(map[string]struct{})
-	}
-	for dec.More() {
-		if seen != nil {
-			t, err := dec.Token()
-			name, ok := t.(string)
-			if err != nil || !ok {
+	seen := nameSet{fold: member != nil}
+	for w.i++; ; {
+		w.ws()
+		if w.peek() == '}' {
+			w.i++
+			return nil
+		}
+		if w.peek() == ',' {
+			w.i++
+			w.ws()
+		}
+		name := w.str()
+		if bytes.IndexByte(name, '\\') >= 0 {
+			s, err := unquote(name)
+			if err != nil {
 				return errBodyNotObject
 			}
-			if _, dup := seen[name]; dup {
-				return errBodyDuplicate
-			}
-			seen[name] = struct{}{}
+			name = []byte(s)
+		} else {
+			name = name[1 : len(name)-1]
 		}
-		if e := skipValue(dec, depth); e != nil {
+		if !seen.add(name) {
+			return errBodyDuplicate
+		}
+		w.ws()
+		w.i++ // ':'
+		w.ws()
+		start := w.i
+		if e := w.value(depth); e != nil {
 			return e
 		}
+		if member != nil {
+			if e := member(name, w.b[start:w.i]); e != nil {
+				return e
+			}
+		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing delimiter
-		return errBodyNotObject
+}
+
+// nameSet is a set of the member names of one object, compared exactly or
+// folded: a slice scanned while small, then a map.
+type nameSet struct {
+	fold  bool
+	small [16][]byte
+	n     int
+	m     map[string]struct{}
+}
+
+// add reports whether name was new.
+func (s *nameSet) add(name []byte) bool {
+	if s.m == nil {
+		for _, seen := range s.small[:s.n] {
+			if s.fold && bytes.EqualFold(seen, name) || !s.fold && bytes.Equal(seen, name) {
+				return false
+			}
+		}
+		if s.n < len(s.small) {
+			s.small[s.n] = name
+			s.n++
+			return true
+		}
+		s.m = make(map[string]struct{}, 4*len(s.small))
+		for _, seen := range s.small {
+			s.m[s.key(seen)] = struct{}{}
+		}
+	}
+	k := s.key(name)
+	if _, dup := s.m[k]; dup {
+		return false
+	}
+	s.m[k] = struct{}{}
+	return true
+}
+
+func (s *nameSet) key(name []byte) string {
+	if s.fold {
+		return foldName(string(name))
+	}
+	return string(name)
+}
+
+// value consumes one value.
+func (w *walker) value(depth int) *Error {
+	switch w.peek() {
+	case '{':
+		return w.object(depth+1, nil)
+	case '[':
+		if depth+1 > maxBodyDepth {
+			return errBodyDepth
+		}
+		for w.i++; ; {
+			w.ws()
+			switch w.peek() {
+			case ']':
+				w.i++
+				return nil
+			case ',':
+				w.i++
+				w.ws()
+			}
+			if e := w.value(depth + 1); e != nil {
+				return e
+			}
+		}
+	case '"':
+		w.str()
+		return nil
+	}
+	for ; w.i < len(w.b); w.i++ { // a number or literal
+		switch w.b[w.i] {
+		case ',', ']', '}', ' ', '\t', '\n', '\r':
+			return nil
+		}
 	}
 	return nil
 }
