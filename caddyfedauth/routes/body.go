@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -48,7 +49,7 @@ func ReadBody(body io.Reader, contentLength, limit int64) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, &Error{Status: 400, Reason: ReasonBodyRead, msg: "reading the request body", err: err}
+			return nil, &Error{Status: http.StatusBadRequest, Reason: ReasonBodyRead, msg: "reading the request body", err: err}
 		}
 	}
 	if int64(len(b)) > limit {
@@ -60,12 +61,6 @@ func ReadBody(body io.Reader, contentLength, limit int64) ([]byte, error) {
 // maxBodyDepth bounds nesting in a body; a FunctionDeployment nests three
 // levels.
 const maxBodyDepth = 32
-
-// bodyField is one top-level member a provider reads from the body.
-type bodyField struct {
-	val string
-	set bool // present and not null
-}
 
 // parseObject reads body as the providers will (encoding/json into
 // faas-provider types), and returns the string members named by keys.
@@ -80,8 +75,8 @@ type bodyField struct {
 // one object and whitespace; a consulted member neither a string nor
 // null. A null or absent member reads as "". keys are one or two
 // lower-camel names without '-' or '_'.
-func parseObject(body []byte, keys ...string) ([2]bodyField, *Error) {
-	var out [2]bodyField
+func parseObject(body []byte, keys ...string) ([2]string, *Error) {
+	var out [2]string
 	if !utf8.Valid(body) {
 		return out, errBodyNotUTF8
 	}
@@ -113,16 +108,17 @@ func parseObject(body []byte, keys ...string) ([2]bodyField, *Error) {
 	return out, err // json.Valid allows nothing but whitespace after the object
 }
 
-// stringValue reads a consulted member's raw value: a string, or null.
-func stringValue(v []byte) (bodyField, bool) {
+// stringValue reads a consulted member's raw value: a string, or null
+// (as "").
+func stringValue(v []byte) (string, bool) {
 	if string(v) == "null" {
-		return bodyField{}, true
+		return "", true
 	}
 	if len(v) < 2 || v[0] != '"' {
-		return bodyField{}, false
+		return "", false
 	}
 	s, err := unquote(v)
-	return bodyField{val: s, set: true}, err == nil
+	return s, err == nil
 }
 
 // unquote decodes a JSON string as encoding/json does.

@@ -85,7 +85,6 @@ var (
 
 	errBodyNotUTF8   = badRequest(ReasonBadBody, "body is not valid UTF-8")
 	errBodyNotObject = badRequest(ReasonBadBody, "body is not a JSON object")
-	errBodyTrailing  = badRequest(ReasonBadBody, "data after the JSON object")
 	errBodyDepth     = badRequest(ReasonBadBody, "body nested too deep")
 	errBodyDuplicate = badRequest(ReasonAmbiguousBody, "body has a member name twice (encoding/json folds case and keeps the last)")
 	errBodyLookalike = badRequest(ReasonAmbiguousBody, "body member name differs from a field the provider reads only by '-' or '_'")

@@ -135,7 +135,7 @@ func mapNamespace(rt route, pathName string, body []byte) (Call, *Error) {
 	if err != nil {
 		return Call{}, err
 	}
-	name := f[0].val
+	name := f[0]
 	switch {
 	case name == "" || rt != routeCreateNamespace && pathName == "":
 		return Call{}, errMissingNS
@@ -219,13 +219,13 @@ func mapObject(rt route, pathName, rawQuery string, body []byte, defaultNamespac
 			return Call{}, err
 		}
 		c.BodyRead = true
-		member = f[0].val
+		member = f[0]
 		bns := defaultNamespace
-		if f[1].val != "" {
-			if !validName(f[1].val) {
+		if f[1] != "" {
+			if !validName(f[1]) {
 				return Call{}, errBadNamespace
 			}
-			bns = f[1].val
+			bns = f[1]
 		}
 		switch {
 		case inQuery && c.Namespace != bns:

@@ -22,7 +22,7 @@ type mapCase struct {
 	reason              string
 }
 
-// ok builds the expected Call of a function or secret route.
+// obj builds the expected Call of a function or secret route.
 func obj(a iam.Action, ns, name string) Call {
 	if name == "" {
 		return Call{Action: a, Resource: iam.NamespaceResource(ns), Namespace: ns}
