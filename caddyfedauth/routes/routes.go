@@ -100,8 +100,9 @@ func mapCall(method, escapedPath, rawQuery string, body []byte, defaultNamespace
 		return Call{}, err
 	}
 	switch rt {
-	case routeUnlisted:
-		return Call{Action: Unlisted, Resource: iam.ClusterResource}, nil
+	case routeListFunctions, routeGetFunction, routeDeploy, routeUpdate, routeDelete, routeScale, routeLogs,
+		routeListSecrets, routeCreateSecret, routeUpdateSecret, routeDeleteSecret:
+		return mapObject(rt, pathName, rawQuery, body, defaultNamespace)
 	case routeInfo:
 		return Call{Action: iam.SystemInfo, Resource: iam.ClusterResource}, nil
 	case routeListNamespaces:
@@ -118,7 +119,7 @@ func mapCall(method, escapedPath, rawQuery string, body []byte, defaultNamespace
 	case routeGetNamespace, routeCreateNamespace, routeUpdateNamespace, routeDeleteNamespace:
 		return mapNamespace(rt, pathName, body)
 	}
-	return mapObject(rt, pathName, rawQuery, body, defaultNamespace)
+	return Call{Action: Unlisted, Resource: iam.ClusterResource}, nil // routeUnlisted
 }
 
 // mapNamespace maps /system/namespace/{name}. faasd (mutate_namespaces.go
@@ -185,7 +186,6 @@ var objectRoutes = [...]objectRoute{
 	routeCreateSecret:  {action: iam.SecretCreate, nameMember: "name", missing: errMissingSecret, bad: errBadSecretName},
 	routeUpdateSecret:  {action: iam.SecretUpdate, nameMember: "name", missing: errMissingSecret, bad: errBadSecretName},
 	routeDeleteSecret:  {action: iam.SecretDelete, nameMember: "name", queryReader: true, missing: errMissingSecret, bad: errBadSecretName},
-	routeInvokeAsync:   {}, // sizes the array to every route
 }
 
 var (
