@@ -45,10 +45,10 @@ var (
 	errMissingFunction = badRequest(ReasonMissingName, "no function name")
 	errMissingSecret   = badRequest(ReasonMissingName, "no secret name")
 	errMissingNS       = badRequest(ReasonMissingName, "no namespace name")
-	errBadFunctionName = badRequest(ReasonBadName, "function name outside [-a-zA-Z_0-9.], empty, or over 253 bytes")
-	errBadSecretName   = badRequest(ReasonBadName, "secret name outside [-a-zA-Z_0-9.], empty, or over 253 bytes")
-	errBadNamespace    = badRequest(ReasonBadName, "namespace outside [-a-zA-Z_0-9.], or over 253 bytes")
-	errInvokeSplit     = badRequest(ReasonBadName, "function name or namespace empty around the last '.'")
+	errBadFunctionName = badRequest(ReasonBadName, "function name outside [-a-zA-Z_0-9.], \".\" or \"..\", or over 253 bytes")
+	errBadSecretName   = badRequest(ReasonBadName, "secret name outside [-a-zA-Z_0-9.], \".\" or \"..\", or over 253 bytes")
+	errBadNamespace    = badRequest(ReasonBadName, "namespace outside [-a-zA-Z_0-9.], \".\" or \"..\", or over 253 bytes")
+	errInvokeSplit     = badRequest(ReasonBadName, "function name or namespace around the last '.' is empty or not a name")
 )
 
 // splitInvoke splits the name segment of /function/NAME.NS at the last
