@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(go version | cut -d' ' -f3)"
-go test -run '^$' -bench . -benchmem -count "${COUNT:-5}" ./caddyfedauth/ | tee "$out" | grep -E '^Benchmark'
+go test -run '^$' -bench . -benchmem -count "${COUNT:-5}" ./caddyfedauth/ ./caddyfedauth/routes/ | tee "$out" | grep -E '^Benchmark'
 # Median ns/op of each benchmark, then the ratios.
 awk '
 /^Benchmark/ {
