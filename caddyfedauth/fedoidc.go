@@ -416,6 +416,9 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	id, err := f.verifier.verify(r.Context(), token)
 	if err != nil {
+		if errors.Is(err, errNotB64Token) {
+			return f.deny(w, r, http.StatusBadRequest, outcomeBadRequest, "", nil, nil)
+		}
 		var te *tokenError
 		if errors.As(err, &te) {
 			return f.deny(w, r, http.StatusUnauthorized, te.reason, "", te.id, te.err)

@@ -92,6 +92,9 @@ type verifier struct {
 }
 
 var (
+	// errNotB64Token: the Authorization value is not even a b64token
+	// (RFC 6750 §2.1). The handler answers 400: the request is malformed.
+	errNotB64Token     = errors.New("the bearer value is not a b64token")
 	errKeysUnavailable = errors.New("issuer keys not yet available")
 	errKeysStale       = errors.New("issuer keys are stale: the issuer has not answered for jwks_max_stale")
 )
@@ -115,6 +118,11 @@ func (v *verifier) verify(ctx context.Context, token string) (*identity, error) 
 		return e.id, nil
 	}
 	v.metrics.cacheMiss.Inc()
+	// Only here, not on every request: a cached token is the very bytes
+	// that passed this before, and the scan is most of a hit's cost.
+	if !isToken68(token) {
+		return nil, refuse(reasonMalformed, errNotB64Token)
+	}
 	start := time.Now()
 	id, key, err := v.verifyNew(ctx, token, keys, now)
 	v.metrics.verifyTimer.Observe(time.Since(start).Seconds())
