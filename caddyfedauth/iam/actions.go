@@ -4,6 +4,11 @@
 // and the tests call the same code.
 package iam
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Action is an OpenFaaS IAM action, e.g. Function:List.
 type Action string
 
@@ -54,3 +59,68 @@ func ObjectResource(ns, name string) Resource { return Resource(ns + ":" + name)
 
 // ClusterResource is the resource of cluster-wide actions.
 const ClusterResource Resource = "*"
+
+// actionSet is a set of actions: a bit per entry of Actions, and
+// otherSlot's bit for any action not in Actions, which only "*" grants.
+type actionSet uint64
+
+// otherSlot is the slot of actions not in Actions (unknown /system/
+// endpoints, say): only the action "*" grants them.
+var otherSlot = len(Actions)
+
+var actionSlots = func() map[Action]int {
+	m := make(map[Action]int, len(Actions))
+	for i, a := range Actions {
+		m[a] = i
+	}
+	return m
+}()
+
+// slotOf is a's slot: its index in Actions, or otherSlot.
+func slotOf(a Action) int {
+	if i, ok := actionSlots[a]; ok {
+		return i
+	}
+	return otherSlot
+}
+
+// parseActionPattern reads a statement's action: one of Actions, a
+// service wildcard (Function:*, Secret:*, Namespace:*, System:*: that
+// service's actions in Actions) or * (every action, also unknown ones).
+// No other wildcard is accepted, and names are case-sensitive.
+func parseActionPattern(s string) (actionSet, error) {
+	if s == "*" {
+		return 1<<(otherSlot+1) - 1, nil
+	}
+	if i, ok := actionSlots[Action(s)]; ok {
+		return 1 << i, nil
+	}
+	if service, ok := strings.CutSuffix(s, ":*"); ok {
+		var set actionSet
+		for i, a := range Actions {
+			if strings.HasPrefix(string(a), service+":") {
+				set |= 1 << i
+			}
+		}
+		if set != 0 {
+			return set, nil
+		}
+	}
+	known := make([]string, 0, len(Actions))
+	for _, a := range Actions {
+		known = append(known, string(a))
+	}
+	return 0, fmt.Errorf("unknown action %q%s: want an action such as Function:List, a service wildcard such as Function:*, or *",
+		s, hint(s, known))
+}
+
+// actions lists the actions in s, in the order of Actions.
+func (s actionSet) actions() []Action {
+	var out []Action
+	for i, a := range Actions {
+		if s&(1<<i) != 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
