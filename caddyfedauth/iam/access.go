@@ -23,7 +23,7 @@ type ObjectAccess struct {
 }
 
 // Empty says whether the token may do nothing in the namespace.
-func (a *NamespaceAccess) Empty() bool { return len(a.Actions) == 0 && len(a.Objects) == 0 }
+func (a NamespaceAccess) Empty() bool { return len(a.Actions) == 0 && len(a.Objects) == 0 }
 
 // Access is what the token may do in namespace ns: each namespaced
 // action it may take on the namespace as a whole, as Decide says, and

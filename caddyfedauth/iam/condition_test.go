@@ -233,7 +233,7 @@ func TestClaimKeys(t *testing.T) {
 	for key, claim := range map[string]string{
 		"jwt:fed:iss": "fed:iss",
 		`"jwt:https://my-identity-provider.com#sub-id"`: "https://my-identity-provider.com#sub-id",
-		"jwt:kubernetes.io": "kubernetes.io",
+		"jwt:kubernetes.io":                             "kubernetes.io",
 	} {
 		s := roleWithCondition(t, "{StringEqual: {"+key+": v}}")
 		if len(s.MatchRoles(map[string]any{claim: "v"}).Names()) != 1 {
