@@ -45,8 +45,11 @@ func (r *Roles) Access(ns string) NamespaceAccess {
 		if IsClusterAction(act) || slices.Contains(a.Actions, act) {
 			continue
 		}
-		for _, e := range r.allow.entries[r.allow.start[slot]:r.allow.start[slot+1]] {
-			for _, p := range e.stmt.resources {
+		r.held(func(st *compiledStmt) {
+			if st.deny || st.actions&(1<<slot) == 0 {
+				return
+			}
+			for _, p := range st.resources {
 				if p.all || p.wholeNS || !p.ns.match(ns) {
 					continue
 				}
@@ -60,7 +63,7 @@ func (r *Roles) Access(ns string) NamespaceAccess {
 					a.grant(p.names, act)
 				}
 			}
-		}
+		})
 	}
 	return a
 }
@@ -79,14 +82,16 @@ func (a *NamespaceAccess) grant(name string, act Action) {
 // denied says whether a Deny takes the action in slot away on the whole
 // namespace ns or on the name pattern names in it.
 func (r *Roles) denied(slot int, ns, names string) bool {
-	for _, e := range r.deny.entries[r.deny.start[slot]:r.deny.start[slot+1]] {
-		for _, p := range e.stmt.resources {
-			if p.all || p.ns.match(ns) && (p.wholeNS || p.names == names) {
-				return true
-			}
+	denied := false
+	r.held(func(st *compiledStmt) {
+		if !st.deny || st.actions&(1<<slot) == 0 {
+			return
 		}
-	}
-	return false
+		for _, p := range st.resources {
+			denied = denied || p.all || p.ns.match(ns) && (p.wholeNS || p.names == names)
+		}
+	})
+	return denied
 }
 
 // VisibleNamespaces filters namespaces to those in which the token holds
@@ -106,16 +111,13 @@ func (r *Roles) VisibleNamespaces(namespaces []string) []string {
 // name none; Statements shows them.
 func (r *Roles) Namespaces() []string {
 	var out []string
-	if r == nil {
-		return out
-	}
-	for _, e := range r.allow.entries {
-		for _, p := range e.stmt.resources {
-			if !p.all && p.ns.kind == globExact && !slices.Contains(out, p.ns.lit) {
+	r.held(func(st *compiledStmt) {
+		for _, p := range st.resources {
+			if !st.deny && !p.all && p.ns.kind == globExact && !slices.Contains(out, p.ns.lit) {
 				out = append(out, p.ns.lit)
 			}
 		}
-	}
+	})
 	slices.Sort(out)
 	return out
 }
@@ -140,31 +142,16 @@ type Grant struct {
 }
 
 // Statements are the statements that apply to the token, policy by
-// policy in order, each once.
+// policy in order.
 func (r *Roles) Statements() []Grant {
 	var out []Grant
-	if r == nil {
-		return out
-	}
-	applied := map[*compiledStmt]*entry{}
-	for _, x := range []*index{&r.deny, &r.allow} {
-		for i := range x.entries {
-			applied[x.entries[i].stmt] = &x.entries[i]
+	r.held(func(st *compiledStmt) {
+		g := Grant{Policy: st.policy, Sid: st.sid, Effect: st.effect(),
+			Action: slices.Clone(st.actionTexts), Resource: st.resourceTexts()}
+		if role := r.roleOf(st); role != nil {
+			g.Role = role.name
 		}
-	}
-	for _, p := range r.policies {
-		for i := range p.stmts {
-			e := applied[&p.stmts[i]]
-			if e == nil {
-				continue
-			}
-			g := Grant{Policy: p.name, Sid: e.stmt.sid, Effect: e.stmt.effect(),
-				Action: slices.Clone(e.stmt.actionTexts), Resource: e.stmt.resourceTexts()}
-			if e.role != nil {
-				g.Role = e.role.name
-			}
-			out = append(out, g)
-		}
-	}
+		out = append(out, g)
+	})
 	return out
 }

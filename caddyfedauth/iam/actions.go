@@ -113,14 +113,3 @@ func parseActionPattern(s string) (actionSet, error) {
 	return 0, fmt.Errorf("unknown action %q%s: want an action such as Function:List, a service wildcard such as Function:*, or *",
 		s, hint(s, known))
 }
-
-// actions lists the actions in s, in the order of Actions.
-func (s actionSet) actions() []Action {
-	var out []Action
-	for i, a := range Actions {
-		if s&(1<<i) != 0 {
-			out = append(out, a)
-		}
-	}
-	return out
-}

@@ -18,15 +18,20 @@ type Set struct {
 	issuers  []*JwtIssuer
 	policies map[string]*compiledPolicy
 	roles    []*compiledRole // by name
+	stmts    []*compiledStmt // every statement, by policy name, then position; id is the index
+	idx      stmtIndex
 	warnings []string
 }
 
 type compiledPolicy struct {
 	name  string
-	stmts []compiledStmt
+	stmts []*compiledStmt
+	roles []*compiledRole // the roles that name it, by name
 }
 
 type compiledStmt struct {
+	id          int32 // index in Set.stmts
+	pol         *compiledPolicy
 	policy      string
 	sid         string
 	deny        bool
@@ -37,6 +42,7 @@ type compiledStmt struct {
 }
 
 type compiledRole struct {
+	id       int32 // index in Set.roles
 	name     string
 	subjects []string // jwt:sub values; nil without a principal
 	cond     condition
@@ -88,6 +94,7 @@ func Compile(objs []Object) (*Set, error) {
 	if len(roles) == 0 {
 		c.s.warnings = append(c.s.warnings, "no Role: every request is denied")
 	}
+	c.s.index()
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
@@ -191,7 +198,7 @@ func (c *compiler) policy(o *Policy) {
 	errs := len(c.errs)
 	for i, st := range o.Spec.Statement {
 		path := indexPath("spec.statement", i)
-		cs := compiledStmt{policy: p.name, sid: st.Sid, actionTexts: slices.Clone(st.Action)}
+		cs := &compiledStmt{pol: p, policy: p.name, sid: st.Sid, actionTexts: slices.Clone(st.Action)}
 		if st.Sid == "" {
 			c.fail(errorf(o, path+".sid", "required"))
 		} else if first, dup := sids[st.Sid]; dup {
@@ -232,6 +239,10 @@ func (c *compiler) policy(o *Policy) {
 	}
 	if len(c.errs) == errs {
 		c.s.policies[p.name] = p
+		for _, st := range p.stmts {
+			st.id = int32(len(c.s.stmts))
+			c.s.stmts = append(c.s.stmts, st)
+		}
 	}
 }
 
@@ -284,7 +295,11 @@ func (c *compiler) role(o *Role) {
 		return
 	}
 	c.issuerWarnings(o, r)
+	r.id = int32(len(c.s.roles))
 	c.s.roles = append(c.s.roles, r)
+	for _, p := range r.policies {
+		p.roles = append(p.roles, r)
+	}
 }
 
 // issuerWarnings warns about a role that another issuer's tokens could
@@ -373,8 +388,11 @@ func (s *Set) Objects() []Object {
 	for i, o := range s.objects {
 		out[i] = cloneObject(o)
 	}
-	slices.SortStableFunc(out, func(a, b Object) int {
-		return kindOrder(a) - kindOrder(b)
+	slices.SortFunc(out, func(a, b Object) int {
+		if k := kindOrder(a) - kindOrder(b); k != 0 {
+			return k
+		}
+		return strings.Compare(a.GetName(), b.GetName())
 	})
 	return out
 }

@@ -66,30 +66,19 @@ func (d Decision) Reason() string {
 	return "denied: no statement allows it"
 }
 
-// Roles is what one token holds: the roles it matches and, from their
-// policies, the statements whose conditions it meets, indexed by action.
-// Compute it once per verified token and keep it with the token: Decide
-// then does a few string compares and allocates nothing. A Roles belongs
-// to the Set that made it (Set), so after a reload, match again.
+// Roles is what one token holds: the roles it matches, their policies,
+// and which of their statements apply to it. Compute it once per verified
+// token and keep it with the token: Decide then looks up the statements
+// that may cover the request in the Set's index, and allocates nothing. A
+// Roles belongs to the Set that made it (Set), so after a reload, match
+// again.
 type Roles struct {
 	set      *Set
 	roles    []*compiledRole
-	policies []*compiledPolicy // applied, each once, in order
+	matched  bitset            // roles, by id
+	policies []*compiledPolicy // held, each once, in order
 	missing  []string          // MatchPolicies: names not in the set
-	deny     index
-	allow    index
-}
-
-// index lists statements by action slot: slot i's statements are
-// entries[start[i]:start[i+1]].
-type index struct {
-	start   []int32
-	entries []entry
-}
-
-type entry struct {
-	stmt *compiledStmt
-	role *compiledRole // nil when applied from a policy claim
+	applies  bitset            // statements, by id: those of policies held that apply to the token
 }
 
 // MatchRoles finds the roles the token's claims match (its principal, if
@@ -98,22 +87,21 @@ type entry struct {
 // and arrays of strings match, other values never do.
 func (s *Set) MatchRoles(claims map[string]any) *Roles {
 	r := &Roles{set: s}
-	var applied []entry // a policy, with the first role (by name) that applies it
-	if s != nil {
-		for _, role := range s.roles {
-			if !role.matches(claims) {
-				continue
-			}
-			r.roles = append(r.roles, role)
-			for _, p := range role.policies {
-				if !slices.Contains(r.policies, p) {
-					r.policies = append(r.policies, p)
-					applied = append(applied, entry{role: role})
-				}
-			}
+	if s == nil {
+		return r
+	}
+	r.matched = newBitset(len(s.roles))
+	for _, role := range s.roles {
+		if !role.matches(claims) {
+			continue
+		}
+		r.roles = append(r.roles, role)
+		r.matched.set(role.id)
+		for _, p := range role.policies {
+			r.hold(p)
 		}
 	}
-	r.index(claims, applied)
+	r.meet(claims)
 	return r
 }
 
@@ -142,56 +130,41 @@ func (s *Set) MatchPolicies(claims map[string]any) *Roles {
 			}
 		}
 	}
-	var applied []entry
 	for _, name := range names {
 		var p *compiledPolicy
 		if s != nil {
 			p = s.policies[name]
 		}
-		switch {
-		case p == nil:
+		if p == nil {
 			r.missing = append(r.missing, name)
-		case !slices.Contains(r.policies, p):
-			r.policies = append(r.policies, p)
-			applied = append(applied, entry{})
+			continue
 		}
+		r.hold(p)
 	}
-	r.index(claims, applied)
+	r.meet(claims)
 	return r
 }
 
-// index fills the action indexes with the statements of r.policies that
-// apply to claims; applied[i].role is the role that brought policy i.
-func (r *Roles) index(claims map[string]any, applied []entry) {
-	var deny, allow [][]entry
-	deny, allow = make([][]entry, otherSlot+1), make([][]entry, otherSlot+1)
-	for i, p := range r.policies {
-		for j := range p.stmts {
-			st := &p.stmts[j]
-			if !st.applies(claims) {
-				continue
-			}
-			to := allow
-			if st.deny {
-				to = deny
-			}
-			for slot := range to {
-				if st.actions&(1<<slot) != 0 {
-					to[slot] = append(to[slot], entry{stmt: st, role: applied[i].role})
-				}
+// hold adds policy p unless it is held already.
+func (r *Roles) hold(p *compiledPolicy) {
+	if !slices.Contains(r.policies, p) {
+		r.policies = append(r.policies, p)
+	}
+}
+
+// meet marks the statements of the held policies that apply to claims.
+func (r *Roles) meet(claims map[string]any) {
+	if r.set == nil {
+		return
+	}
+	r.applies = newBitset(len(r.set.stmts))
+	for _, p := range r.policies {
+		for _, st := range p.stmts {
+			if st.applies(claims) {
+				r.applies.set(st.id)
 			}
 		}
 	}
-	r.deny, r.allow = flatten(deny), flatten(allow)
-}
-
-func flatten(slots [][]entry) index {
-	x := index{start: make([]int32, len(slots)+1)}
-	for i, s := range slots {
-		x.entries = append(x.entries, s...)
-		x.start[i+1] = int32(len(x.entries))
-	}
-	return x
 }
 
 // Decide says whether the token may take action on resource, in the
@@ -202,40 +175,51 @@ func (r *Roles) Decide(action Action, resource Resource) Decision {
 	if !ok {
 		return Decision{Outcome: DeniedMalformed}
 	}
-	if r == nil {
+	if r == nil || r.set == nil {
 		return Decision{NoRole: true}
 	}
-	slot := slotOf(action)
-	if e := r.deny.find(slot, ref); e != nil { // an explicit Deny in any matched statement wins;
-		return e.decision(DeniedByStatement)
+	x, slot := &r.set.idx, slotOf(action)
+	if st := x.find(true, r.applies, slot, ref); st != nil { // an explicit Deny in any matched statement wins;
+		return r.decision(st, DeniedByStatement)
 	}
-	if e := r.allow.find(slot, ref); e != nil { // else any Allow allows;
-		return e.decision(Allowed)
+	if st := x.find(false, r.applies, slot, ref); st != nil { // else any Allow allows;
+		return r.decision(st, Allowed)
 	}
 	return Decision{NoRole: len(r.roles)+len(r.policies) == 0} // else the implicit deny.
 }
 
-func (x *index) find(slot int, ref resourceRef) *entry {
-	if len(x.start) == 0 {
-		return nil
+func (r *Roles) decision(st *compiledStmt, o Outcome) Decision {
+	d := Decision{Outcome: o, Policy: st.policy, Sid: st.sid}
+	if role := r.roleOf(st); role != nil {
+		d.Role = role.name
 	}
-	for i := x.start[slot]; i < x.start[slot+1]; i++ {
-		e := &x.entries[i]
-		for j := range e.stmt.resources {
-			if e.stmt.resources[j].match(ref) {
-				return e
-			}
+	return d
+}
+
+// roleOf is the role through which the token holds st's policy: the
+// first matched, by name, that names it; nil for a policy claim.
+func (r *Roles) roleOf(st *compiledStmt) *compiledRole {
+	for _, role := range st.pol.roles {
+		if r.matched.has(role.id) {
+			return role
 		}
 	}
 	return nil
 }
 
-func (e *entry) decision(o Outcome) Decision {
-	d := Decision{Outcome: o, Policy: e.stmt.policy, Sid: e.stmt.sid}
-	if e.role != nil {
-		d.Role = e.role.name
+// held calls fn for each statement that applies to the token, policy by
+// policy in order.
+func (r *Roles) held(fn func(*compiledStmt)) {
+	if r == nil {
+		return
 	}
-	return d
+	for _, p := range r.policies {
+		for _, st := range p.stmts {
+			if r.applies.has(st.id) {
+				fn(st)
+			}
+		}
+	}
 }
 
 // Decide matches the token's roles and decides; to decide many requests

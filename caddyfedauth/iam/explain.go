@@ -34,8 +34,8 @@ func (s *Set) ExplainRoles(claims map[string]any) []RoleMatch {
 			m.Reason = role.whyNot(claims)
 		} else {
 			for _, p := range role.policies {
-				for i := range p.stmts {
-					if st := &p.stmts[i]; !st.applies(claims) {
+				for _, st := range p.stmts {
+					if !st.applies(claims) {
 						_, failed := st.cond.eval(claims)
 						m.Skipped = append(m.Skipped, fmt.Sprintf("policy %s, statement %s (%s): %s",
 							p.name, st.sid, st.effect(), st.cond[failed].explain(claims)))

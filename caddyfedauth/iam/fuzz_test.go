@@ -140,6 +140,16 @@ spec:
   - {sid: b1, action: System:Info, effect: Allow, resource: '*'}
   - {sid: b2, action: 'Namespace:*', effect: Deny, resource: '*:*', condition: {StringLike: {jwt:email: '*@contractor.com'}}}
   - {sid: b3, action: [Namespace:List, Namespace:Get], effect: Allow, resource: '*:*'}
+  - {sid: b4, action: 'Function:*', effect: Allow, resource: ['*ev*:*', 'st?ging:fn-?', '*-prod:*']}
+  - {sid: b5, action: Function:Get, effect: Deny, resource: ['*:fn-secret*', 'team-*:*']}
+---
+apiVersion: iam.openfaas.com/v1
+kind: Policy
+metadata: {name: p0}
+spec:
+  statement:
+  - {sid: c1, action: [Function:List, Secret:List], effect: Allow, resource: ['dev:*', 'team-*:*', '*-prod:x']}
+  - {sid: c2, action: Secret:List, effect: Deny, resource: 'team-a:*'}
 ---
 apiVersion: iam.openfaas.com/v1
 kind: Role
@@ -164,6 +174,13 @@ metadata: {name: r3}
 spec:
   policy: [p1, p2]
   condition: {'ForAnyValue:StringEqual': {jwt:groups: [ops, admins]}}
+---
+apiVersion: iam.openfaas.com/v1
+kind: Role
+metadata: {name: r0}
+spec:
+  policy: [p0, p2]
+  condition: {StringEqual: {jwt:team: ops}}
 `
 
 // FuzzDecide: Decide agrees with a reference evaluator that walks the
@@ -199,9 +216,9 @@ func FuzzDecide(f *testing.F) {
 		if v[7] == "*" {
 			resource = "*"
 		}
-		got := s.Decide(c, Action(v[6]), Resource(resource)).Outcome
+		got := s.Decide(c, Action(v[6]), Resource(resource))
 		if want := refDecide(objs, c, v[6], resource); got != want {
-			t.Errorf("claims %v, %s on %q: %s, reference %s", c, v[6], resource, got, want)
+			t.Errorf("claims %v, %s on %q: %+v, reference %+v", c, v[6], resource, got, want)
 		}
 	})
 }
@@ -254,11 +271,11 @@ func TestDecideMatchesReference(t *testing.T) {
 					if ns == "*" {
 						res = "*"
 					}
-					got, want := r.Decide(Action(a), Resource(res)).Outcome, refDecide(objs, c, a, res)
+					got, want := r.Decide(Action(a), Resource(res)), refDecide(objs, c, a, res)
 					if got != want {
-						t.Errorf("claims %v, %s on %q: %s, reference %s", c, a, res, got, want)
+						t.Errorf("claims %v, %s on %q: %+v, reference %+v", c, a, res, got, want)
 					}
-					outcomes[got]++
+					outcomes[got.Outcome]++
 				}
 			}
 		}
@@ -270,42 +287,52 @@ func TestDecideMatchesReference(t *testing.T) {
 
 var wellFormed = regexp.MustCompile(`^(\*|[^:*?]+:(\*|[^:*?]+))$`)
 
-func refDecide(objs []Object, claims map[string]any, action, resource string) Outcome {
+// refDecide decides as the docs say, from the objects as written: the
+// first deciding statement is the first by policy name, then position,
+// and its role the first matched role, by name, that names the policy.
+func refDecide(objs []Object, claims map[string]any, action, resource string) Decision {
 	if !wellFormed.MatchString(resource) {
-		return DeniedMalformed
+		return Decision{Outcome: DeniedMalformed}
 	}
-	policies := map[string]*Policy{}
+	var (
+		policies []*Policy // by name: Objects sorts them
+		roles    []*Role
+	)
 	for _, o := range objs {
-		if p, ok := o.(*Policy); ok {
-			policies[p.Metadata.Name] = p
+		switch o := o.(type) {
+		case *Policy:
+			policies = append(policies, o)
+		case *Role:
+			if refRole(o, claims) {
+				roles = append(roles, o)
+			}
 		}
 	}
-	allowed, denied := false, false
-	for _, o := range objs {
-		r, ok := o.(*Role)
-		if !ok || !refRole(r, claims) {
+	var deny, allow *Decision
+	for _, p := range policies {
+		i := slices.IndexFunc(roles, func(r *Role) bool { return slices.Contains(r.Spec.Policy, p.Metadata.Name) })
+		if i < 0 {
 			continue
 		}
-		for _, name := range r.Spec.Policy {
-			for _, st := range policies[name].Spec.Statement {
-				if !refApplies(st, claims) || !refAction(st.Action, action) || !refResource(st.Resource, resource) {
-					continue
-				}
-				if st.Effect == EffectDeny {
-					denied = true
-				} else {
-					allowed = true
-				}
+		for _, st := range p.Spec.Statement {
+			if !refApplies(st, claims) || !refAction(st.Action, action) || !refResource(st.Resource, resource) {
+				continue
+			}
+			d := &Decision{Outcome: Allowed, Role: roles[i].Metadata.Name, Policy: p.Metadata.Name, Sid: st.Sid}
+			if st.Effect == EffectDeny && deny == nil {
+				d.Outcome, deny = DeniedByStatement, d
+			} else if st.Effect == EffectAllow && allow == nil {
+				allow = d
 			}
 		}
 	}
 	switch {
-	case denied:
-		return DeniedByStatement
-	case allowed:
-		return Allowed
+	case deny != nil:
+		return *deny
+	case allow != nil:
+		return *allow
 	}
-	return DeniedNoMatch
+	return Decision{NoRole: len(roles) == 0}
 }
 
 func refRole(r *Role, claims map[string]any) bool {
