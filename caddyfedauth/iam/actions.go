@@ -2,6 +2,14 @@
 // objects, and the decision whether an identity may take an action on a
 // resource. It imports no Caddy, so the handler, `caddy fed-oidc explain`
 // and the tests call the same code.
+//
+// Load (or Parse and Compile) validates a set of objects and compiles it
+// into an immutable Set; a reload compiles a new one. For each verified
+// token, Set.MatchRoles finds the roles its claims match and the
+// statements that apply to it, once; Roles.Decide then decides each
+// request on (action, resource) without allocating: an explicit Deny in
+// any matched statement wins, else any Allow allows, else the implicit
+// deny. The Decision names the role, policy and statement that decided.
 package iam
 
 import (

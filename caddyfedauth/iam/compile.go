@@ -212,26 +212,10 @@ func (c *compiler) policy(o *Policy) {
 		default:
 			c.fail(errorf(o, path+".effect", "want Allow or Deny, got %q%s", st.Effect, hint(st.Effect, []string{EffectAllow, EffectDeny})))
 		}
-		if len(st.Action) == 0 {
-			c.fail(errorf(o, path+".action", "required: at least one action"))
-		}
-		for j, a := range st.Action {
-			set, err := parseActionPattern(a)
-			if err != nil {
-				c.fail(errorf(o, indexPath(path+".action", j), "%v", err))
-			}
+		for _, set := range compileEach(c, o, path+".action", "action", st.Action, parseActionPattern) {
 			cs.actions |= set
 		}
-		if len(st.Resource) == 0 {
-			c.fail(errorf(o, path+".resource", "required: at least one resource"))
-		}
-		for j, r := range st.Resource {
-			rp, err := parseResourcePattern(r)
-			if err != nil {
-				c.fail(errorf(o, indexPath(path+".resource", j), "%v", err))
-			}
-			cs.resources = append(cs.resources, rp)
-		}
+		cs.resources = compileEach(c, o, path+".resource", "resource", st.Resource, parseResourcePattern)
 		cond, cerrs := compileCondition(o, path+".condition", st.Condition)
 		c.errs = append(c.errs, cerrs...)
 		cs.cond = cond
@@ -244,6 +228,23 @@ func (c *compiler) policy(o *Policy) {
 			c.s.stmts = append(c.s.stmts, st)
 		}
 	}
+}
+
+// compileEach compiles each entry of a statement's list field, which
+// needs at least one.
+func compileEach[T any](c *compiler, o Object, field, what string, l StringList, compile func(string) (T, error)) []T {
+	if len(l) == 0 {
+		c.fail(errorf(o, field, "required: at least one %s", what))
+	}
+	out := make([]T, 0, len(l))
+	for i, s := range l {
+		v, err := compile(s)
+		if err != nil {
+			c.fail(errorf(o, indexPath(field, i), "%v", err))
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 func (c *compiler) role(o *Role) {

@@ -112,7 +112,8 @@ const PolicyClaim = "policy"
 
 // MatchPolicies is MatchRoles for a token of the system issuer, whose
 // PolicyClaim (a string or an array of strings) names its policies: they
-// apply directly, and roles are not matched. Statement conditions are
+// apply directly, and roles are not matched. Use it only for tokens the
+// system issuer signed: the holder of any other token chooses its claims. Statement conditions are
 // met against the token's claims, which carry the original token's.
 // Names not in the set are skipped (MissingPolicies lists them).
 func (s *Set) MatchPolicies(claims map[string]any) *Roles {
@@ -239,21 +240,13 @@ func (r *Roles) Set() *Set { return r.set }
 
 // Names are the roles matched, by name.
 func (r *Roles) Names() []string {
-	out := make([]string, len(r.roles))
-	for i, role := range r.roles {
-		out[i] = role.name
-	}
-	return out
+	return texts(r.roles, func(role *compiledRole) string { return role.name })
 }
 
 // Policies are the policies applied, in the order of the roles (or of
 // the policy claim), each once.
 func (r *Roles) Policies() []string {
-	out := make([]string, len(r.policies))
-	for i, p := range r.policies {
-		out[i] = p.name
-	}
-	return out
+	return texts(r.policies, func(p *compiledPolicy) string { return p.name })
 }
 
 // MissingPolicies are the names in a policy claim that the set does not
@@ -290,9 +283,13 @@ func (st *compiledStmt) effect() string {
 
 // resources are the statement's resource patterns, as written.
 func (st *compiledStmt) resourceTexts() []string {
-	out := make([]string, len(st.resources))
-	for i, p := range st.resources {
-		out[i] = p.text
+	return texts(st.resources, func(p resourcePattern) string { return p.text })
+}
+
+func texts[T any](items []T, text func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = text(it)
 	}
 	return out
 }

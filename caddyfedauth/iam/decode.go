@@ -51,7 +51,11 @@ func Parse(name string, data []byte) ([]Object, error) {
 			break
 		}
 		if err != nil {
-			d.errs = append(d.errs, &Error{File: name, Err: fmt.Errorf("parsing YAML: %w", err)})
+			e := &Error{File: name, Err: fmt.Errorf("parsing YAML: %w", err)}
+			if strings.Contains(err.Error(), "did not find expected alphabetic or numeric character") {
+				e.Err = fmt.Errorf("%w (a value starting with * is an alias in YAML: quote it, '*')", e.Err)
+			}
+			d.errs = append(d.errs, e)
 			break
 		}
 		d.document(&doc)

@@ -64,6 +64,7 @@ items:
 		{"statement not a list", header + "kind: Policy\nmetadata: {name: p}\nspec: {statement: {sid: s}}\n", "error: spec.statement: want a list of statements, got an object"},
 		{"syntax error", "a: [b\n", "error: test.yaml: parsing YAML: yaml: line 1"},
 		{"tabs", "a:\n\t- b\n", "error: parsing YAML"},
+		{"unquoted *", policyYAML("p", "- sid: s\n  action: *\n  effect: Allow\n  resource: '*'"), "error: test.yaml: parsing YAML: yaml: line 7: did not find expected alphabetic or numeric character (a value starting with * is an alias in YAML: quote it, '*')"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs, err := Parse("test.yaml", []byte(tc.input))
