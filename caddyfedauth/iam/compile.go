@@ -320,11 +320,11 @@ func (c *compiler) issuerWarnings(o *Role, r *compiledRole) {
 		}
 	}
 	if !pinned && len(c.s.issuers) > 1 {
-		what := "condition"
+		same := "claims"
 		if r.subjects != nil {
-			what = "principal"
+			same = "sub"
 		}
-		c.warn(o, "spec.condition", "no jwt:iss condition while %d issuers are trusted: a token of another issuer with the same %s claims matches the role", len(c.s.issuers), what)
+		c.warn(o, "spec.condition", "no jwt:iss condition while %d issuers are trusted: a token of another issuer with the same %s matches the role", len(c.s.issuers), same)
 	}
 }
 

@@ -120,8 +120,10 @@ func (d *decoder) list(n *yaml.Node, kind string) {
 			return want(v, yaml.SequenceNode, p, "a list")
 		},
 	})
-	if err == nil && items == nil {
-		err = keyErr(n, "items", "required")
+	for _, f := range []string{"apiVersion", "items"} {
+		if _, ok := src.lines[f]; err == nil && !ok {
+			err = keyErr(n, f, "required")
+		}
 	}
 	if err != nil {
 		err.Kind = kind

@@ -32,6 +32,7 @@ items:
 		{"typed list of the wrong kind", header + "kind: PolicyList\nitems:\n- {apiVersion: iam.openfaas.com/v1, kind: Role, metadata: {name: r}, spec: {policy: p}}\n", "error: test.yaml:4: Role \"r\": kind: a PolicyList may not contain a Role"},
 		{"List with the wrong apiVersion", "apiVersion: iam.openfaas.com/v1\nkind: List\nitems: []\n", `error: apiVersion: want v1, got "iam.openfaas.com/v1"`},
 		{"List without items", "apiVersion: v1\nkind: List\n", "error: items: required"},
+		{"List without apiVersion", "kind: List\nitems: []\n", "error: apiVersion: required"},
 		{"List in a List", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: List, items: []}\n", "error: kind: a list may not contain a list"},
 		{"List item not an object", "apiVersion: v1\nkind: List\nitems: [a]\n", `error: want an object, got "a"`},
 		{"sequence of objects", `[{"apiVersion": "iam.openfaas.com/v1", "kind": "Role", "metadata": {"name": "r"}, "spec": {"policy": ["p"]}}]`, "Role/r"},
@@ -224,7 +225,7 @@ func TestWarnings(t *testing.T) {
 		want        []string
 	}{
 		{"principal without jwt:iss, two issuers", issuers + allowAll + roleYAML("r", "policy: all\nprincipal: {jwt:sub: u}"),
-			[]string{`Role "r": spec.condition: no jwt:iss condition while 2 issuers are trusted: a token of another issuer with the same principal claims matches the role`}},
+			[]string{`Role "r": spec.condition: no jwt:iss condition while 2 issuers are trusted: a token of another issuer with the same sub matches the role`}},
 		{"condition without jwt:iss, two issuers", issuers + allowAll + roleYAML("r", "policy: all\ncondition: {StringEqual: {jwt:email: a}}"),
 			[]string{"no jwt:iss condition while 2 issuers"}},
 		{"negated jwt:iss pins nothing", issuers + allowAll + roleYAML("r", "policy: all\ncondition: {StringNotEqual: {jwt:iss: https://a.example.com}}"),
