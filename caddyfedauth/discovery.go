@@ -48,17 +48,27 @@ type providerMetadata struct {
 // addition to the system roots, so a private CA works without losing
 // the public ones (e.g. a public IdP next to an internal one).
 func newHTTPClient(caBundle string, timeout time.Duration) (*http.Client, error) {
+	var pemData []byte
+	if caBundle != "" {
+		var err error
+		if pemData, err = os.ReadFile(caBundle); err != nil {
+			// the *PathError already names the file
+			return nil, fmt.Errorf("reading CA bundle: %w", err)
+		}
+	}
+	return newHTTPClientWithCAs(caBundle, pemData, timeout)
+}
+
+// newHTTPClientWithCAs is newHTTPClient with the bundle already read (its
+// contents, from the file named caBundle), so a caller that also looks at
+// the contents reads the file once and trusts what it looked at.
+func newHTTPClientWithCAs(caBundle string, pemData []byte, timeout time.Duration) (*http.Client, error) {
 	if timeout <= 0 {
 		timeout = defaultHTTPTimeout
 	}
 
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caBundle != "" {
-		pemData, err := os.ReadFile(caBundle)
-		if err != nil {
-			// the *PathError already names the file
-			return nil, fmt.Errorf("reading CA bundle: %w", err)
-		}
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			// no system roots (e.g. a scratch container): the bundle alone

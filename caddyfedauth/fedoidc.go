@@ -150,9 +150,7 @@ type FedOIDC struct {
 	challenge  challenges
 	cancel     context.CancelFunc
 	logger     *zap.Logger
-	source     keySourceSettings // pool key of verifier.keys, once acquired
-	cacheKey   string            // pool key of verifier.cache, once acquired
-	released   bool              // Cleanup ran: the pooled parts are released
+	release    func() // gives the pooled key source and token cache back
 
 	// The Caddy server this handler runs in, checked once for a
 	// GatewayTransport (transport.go).
@@ -276,16 +274,16 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	}
 	// Shared with the previous config when the settings are the same, so
 	// a reload finds the keys already fetched.
-	keys, err := acquireKeySource(source, f.logger)
+	keys, releaseKeys, err := acquireKeySource(source, f.logger)
 	if err != nil {
 		return err
 	}
-	f.source = source
 	if err := startWithConfig(ctx, keys); err != nil {
-		releaseKeySource(source)
+		releaseKeys()
 		return err
 	}
-	f.cacheKey = cacheKey
+	cache, releaseCache := acquireTokenCache(cacheKey, f.TokenCacheSize)
+	f.release = func() { releaseKeys(); releaseCache() }
 	f.verifier = &verifier{
 		issuer:    f.Issuer,
 		audiences: audiences,
@@ -296,7 +294,7 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		maxLife:   time.Duration(f.MaxTokenLifetime),
 		maxSize:   f.MaxTokenSize,
 		keys:      keys,
-		cache:     acquireTokenCache(cacheKey, f.TokenCacheSize),
+		cache:     cache,
 		metrics:   f.metrics,
 		now:       time.Now,
 	}
@@ -379,10 +377,9 @@ func (f *FedOIDC) Cleanup() error {
 	}
 	// Requests still in flight on this config (Caddy's grace period)
 	// keep using the verifier; a stopped source keeps its last keys.
-	if f.verifier != nil && !f.released {
-		f.released = true
-		releaseKeySource(f.source)
-		releaseTokenCache(f.cacheKey)
+	if f.release != nil {
+		f.release()
+		f.release = nil
 	}
 	return nil
 }

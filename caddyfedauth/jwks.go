@@ -239,7 +239,7 @@ type fetchCall struct {
 // newKeySource prepares a source for s: start begins fetching, Destruct
 // stops it.
 func newKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, error) {
-	client, err := newHTTPClient(s.CABundle, jwksFetchTimeout)
+	client, err := newHTTPClientWithCAs(s.CABundle, s.caPEM, jwksFetchTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("ca_bundle: %w", err)
 	}

@@ -32,6 +32,8 @@ type keySourceSettings struct {
 	RefreshEvery caddy.Duration `json:"refresh_every"`
 	MinInterval  caddy.Duration `json:"min_interval"`
 	MaxStale     caddy.Duration `json:"max_stale"`
+
+	caPEM []byte // the bundle as read for CADigest; the source trusts exactly this
 }
 
 func (s keySourceSettings) poolKey() string {
@@ -57,27 +59,25 @@ func (f *FedOIDC) sourceSettings() (keySourceSettings, error) {
 		}
 		sum := sha256.Sum256(b)
 		s.CADigest = hex.EncodeToString(sum[:])
+		s.caPEM = b
 	}
 	return s, nil
 }
 
 // acquireKeySource returns the running source for these settings, or
-// starts one. Each acquire must be matched by a releaseKeySource.
-func acquireKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, error) {
-	v, _, err := keySources.LoadOrNew(s.poolKey(), func() (caddy.Destructor, error) {
+// starts one, and the function that gives it back.
+func acquireKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, func(), error) {
+	key := s.poolKey()
+	v, _, err := keySources.LoadOrNew(key, func() (caddy.Destructor, error) {
 		return newKeySource(s, logger)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	src := v.(*keySource)
 	// The newest config's logger, so log settings of a reload apply.
 	src.logger.Store(logger)
-	return src, nil
-}
-
-func releaseKeySource(s keySourceSettings) {
-	_, _ = keySources.Delete(s.poolKey())
+	return src, func() { _, _ = keySources.Delete(key) }, nil
 }
 
 // A verified-token cache is shared only between handlers whose whole
@@ -92,15 +92,13 @@ func tokenCacheKey(f *FedOIDC, source keySourceSettings) (string, error) {
 	return source.poolKey() + "\x00" + string(cfg), nil
 }
 
-func acquireTokenCache(key string, size int) *tokenCache {
+// acquireTokenCache returns the cache for key, and the function that
+// gives it back.
+func acquireTokenCache(key string, size int) (*tokenCache, func()) {
 	v, _, _ := tokenCaches.LoadOrNew(key, func() (caddy.Destructor, error) {
 		return newTokenCache(size), nil
 	})
-	return v.(*tokenCache)
-}
-
-func releaseTokenCache(key string) {
-	_, _ = tokenCaches.Delete(key)
+	return v.(*tokenCache), func() { _, _ = tokenCaches.Delete(key) }
 }
 
 // Destruct satisfies caddy.Destructor; the cache holds no resources.

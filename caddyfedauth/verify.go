@@ -269,9 +269,7 @@ func canonicalBase64URL(s string) bool {
 func mediaType(typ string) string {
 	b := []byte(typ)
 	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
+		b[i] = lowerASCII(c)
 	}
 	if !bytes.ContainsRune(b, '/') {
 		return "application/" + string(b)

@@ -155,7 +155,7 @@ func matchSystem(method, rest string) (route, string, *Error) {
 		if name == "" {
 			return 0, "", errMissingFunction
 		}
-		if !validName(name) {
+		if !ValidName(name) {
 			return 0, "", errBadFunctionName
 		}
 		if first == "function" {
@@ -168,7 +168,7 @@ func matchSystem(method, rest string) (route, string, *Error) {
 		return routeScale, name, nil
 	case "namespace":
 		// {namespace:[-a-zA-Z_0-9.]*}: empty is a match (POST /system/namespace/).
-		if name != "" && !validName(name) {
+		if name != "" && !ValidName(name) {
 			return 0, "", errBadNamespace
 		}
 		rt, _, err := pick(method, allowCollection, routeGetNamespace, routeCreateNamespace, routeUpdateNamespace, routeDeleteNamespace)

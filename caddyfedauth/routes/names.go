@@ -27,19 +27,15 @@ func nameChars(s string) bool {
 	return true
 }
 
-// validName reports whether s may name a function, secret or namespace in
-// a Call: 1 to 253 NameExpression bytes, and not "." or "..". Every name
-// an OpenFaaS provider can create passes. What it keeps out matters: a ':'
+// ValidName reports whether s may name a function, secret or namespace in
+// a Call, or be default_namespace: 1 to 253 NameExpression bytes, and not
+// "." or "..". Every name an OpenFaaS provider can create passes. What it keeps out matters: a ':'
 // or '*' would let a name reach into the "<namespace>:<name>" resource's
 // other half, and ".." in a namespace is a directory traversal in faasd's
 // secret store (path.Join(secretMountPath, namespace)).
-func validName(s string) bool {
+func ValidName(s string) bool {
 	return len(s) > 0 && len(s) <= maxNameLen && s != "." && s != ".." && nameChars(s)
 }
-
-// ValidName reports whether s is a name or namespace that Map accepts, for
-// checking default_namespace at provision.
-func ValidName(s string) bool { return validName(s) }
 
 var (
 	errMissingFunction = badRequest(ReasonMissingName, "no function name")
@@ -60,14 +56,14 @@ var (
 func splitInvoke(seg, defaultNamespace string) (name, namespace string, err *Error) {
 	i := strings.LastIndexByte(seg, '.')
 	if i < 0 {
-		if !validName(seg) {
+		if !ValidName(seg) {
 			return "", "", errBadFunctionName
 		}
 		return seg, defaultNamespace, nil
 	}
 	// "fn." and ".ns" name nothing any provider finds; nor do "." and "..".
 	name, namespace = seg[:i], seg[i+1:]
-	if !validName(name) || !validName(namespace) {
+	if !ValidName(name) || !ValidName(namespace) {
 		return "", "", errInvokeSplit
 	}
 	return name, namespace, nil

@@ -92,7 +92,7 @@ func Map(method, escapedPath, rawQuery string, body []byte, defaultNamespace str
 }
 
 func mapCall(method, escapedPath, rawQuery string, body []byte, defaultNamespace string) (Call, *Error) {
-	if !validName(defaultNamespace) {
+	if !ValidName(defaultNamespace) {
 		return Call{}, errBadDefault
 	}
 	rt, pathName, err := match(method, escapedPath)
@@ -140,7 +140,7 @@ func mapNamespace(rt route, pathName string, body []byte) (Call, *Error) {
 	switch {
 	case name == "" || rt != routeCreateNamespace && pathName == "":
 		return Call{}, errMissingNS
-	case !validName(name):
+	case !ValidName(name):
 		return Call{}, errBadNamespace
 	case pathName != "" && pathName != name:
 		return Call{}, errNamespacePathBody
@@ -207,7 +207,7 @@ func mapObject(rt route, pathName, rawQuery string, body []byte, defaultNamespac
 	c := Call{Action: spec.action, Namespace: defaultNamespace}
 	qns, inQuery := q.namespace()
 	if inQuery && qns != "" {
-		if !validName(qns) {
+		if !ValidName(qns) {
 			return Call{}, errBadNamespace
 		}
 		c.Namespace = qns
@@ -222,7 +222,7 @@ func mapObject(rt route, pathName, rawQuery string, body []byte, defaultNamespac
 		member = f[0]
 		bns := defaultNamespace
 		if f[1] != "" {
-			if !validName(f[1]) {
+			if !ValidName(f[1]) {
 				return Call{}, errBadNamespace
 			}
 			bns = f[1]
@@ -256,7 +256,7 @@ func mapObject(rt route, pathName, rawQuery string, body []byte, defaultNamespac
 	switch {
 	case c.Name == "":
 		return Call{}, spec.missing
-	case !validName(c.Name):
+	case !ValidName(c.Name):
 		return Call{}, spec.bad
 	}
 	c.Resource = iam.ObjectResource(c.Namespace, c.Name)
