@@ -12,13 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	"github.com/caddy-fedauth/caddy-fedauth/caddyfedauth/iam"
 )
 
 // explainIAM is the IAM of the explain tests: CI of acme/app on main may
-// do everything with functions in staging but delete prod-*; an auditor
+// do everything with functions in staging but delete prod-*, and with
+// secrets there from its staging environment; an auditor
 // may list and get everywhere but in kube-system.
 const explainIAM = `
 apiVersion: iam.openfaas.com/v1
@@ -34,6 +36,12 @@ spec:
     action: ["Function:Delete"]
     effect: Deny
     resource: ["staging:prod-*"]
+  - sid: secrets
+    action: ["Secret:*"]
+    effect: Allow
+    resource: ["staging:*"]
+    condition:
+      StringEqual: {"jwt:environment": ["staging"]}
 ---
 apiVersion: iam.openfaas.com/v1
 kind: Policy
@@ -298,6 +306,22 @@ func TestExplainRoles(t *testing.T) {
 	if !reflect.DeepEqual(e.Roles, want) {
 		t.Errorf("roles = %+v\nwant %+v", e.Roles, want)
 	}
+
+	_, e = explainJSON(t, "--config", env.config, "--token", tokenFile(t, env.ciToken(t, "refs/heads/main", nil)),
+		"--path", "/system/secrets?namespace=staging")
+	want = []roleInfo{
+		{Role: "auditor", Reason: `principal: sub "repo:acme/app:ref:refs/heads/main" is not one of ["auditor"]`},
+		{Role: "ci-staging", Matched: true, Skipped: []string{
+			`policy staging-rw, statement secrets (Allow): condition StringEqual["jwt:environment"]: the claim is missing`}},
+	}
+	if !reflect.DeepEqual(e.Roles, want) || e.Decision == nil || e.Decision.Outcome != "denied_no_match" {
+		t.Errorf("roles = %+v\nwant %+v; decision %+v", e.Roles, want, e.Decision)
+	}
+	_, e = explainJSON(t, "--config", env.config, "--token", tokenFile(t, env.ciToken(t, "refs/heads/main",
+		func(c map[string]any) { c["environment"] = "staging" })), "--path", "/system/secrets?namespace=staging")
+	if e.Decision == nil || e.Decision.Sid != "secrets" || len(e.Roles) != 2 || e.Roles[1].Skipped != nil {
+		t.Errorf("with the environment claim: roles %+v, decision %+v", e.Roles, e.Decision)
+	}
 }
 
 // A token of an issuer the config does not trust is refused by its iss
@@ -411,6 +435,7 @@ func TestExplainOutput(t *testing.T) {
 		`token      sub "repo:acme/app:ref:refs/heads/main", aud ["fed-gw.tenant1"], exp `,
 		"roles      auditor: not matched: principal: sub",
 		"           ci-staging: matched\n",
+		"             not applied: policy staging-rw, statement secrets (Allow): condition StringEqual[\"jwt:environment\"]: the claim is missing\n",
 		"request    GET /system/functions?namespace=staging\n",
 		"action     Function:List on staging:*\n",
 		"decision   allowed by role ci-staging, policy staging-rw, statement rw\n",
@@ -577,5 +602,51 @@ func TestExplainRegistered(t *testing.T) {
 	}
 	if out, err := runFedOIDCCommand(t, "explain", "--config", env.config, "--token", tok); err != nil || !strings.Contains(out, "access     staging: ") {
 		t.Errorf("error %v, output:\n%s", err, out)
+	}
+}
+
+// A JSON config, with a second trusted issuer as a JwtIssuer and a third
+// that is down: the token's issuer is named, and only its keys are
+// waited for.
+func TestExplainJSONConfigAndIssuers(t *testing.T) {
+	env := newExplainEnv(t, oneSite)
+	ci := newTestIssuer(t)
+	ckey := ci.addKey(t, "c1", "RS256", "rsa2048")
+	extra := fmt.Sprintf(`
+apiVersion: iam.openfaas.com/v1
+kind: JwtIssuer
+metadata: {name: ci}
+spec: {iss: %q, aud: [fed-gw.tenant1]}
+---
+apiVersion: iam.openfaas.com/v1
+kind: JwtIssuer
+metadata: {name: dead}
+spec: {iss: "http://127.0.0.1:1", aud: [fed-gw.tenant1]}
+`, ci.URL())
+	cfg, err := os.ReadFile(env.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iamDir := strings.Fields(string(cfg)[strings.Index(string(cfg), "\t\tiam "):])[1]
+	writeFile(t, filepath.Join(iamDir, "issuers.yaml"), extra)
+	adapted := filepath.Join(t.TempDir(), "caddy.json")
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	js, _, err := adapter.Adapt(cfg, map[string]any{"filename": env.config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, adapted, string(js))
+
+	c := ci.claims("fed-gw.tenant1")
+	c["sub"] = "auditor"
+	start := time.Now()
+	status, e := explainJSON(t, "--config", adapted, "--token", tokenFile(t, ci.token(t, ckey, c)),
+		"--path", "/system/function/env?namespace=openfaas-fn")
+	if status != explainAllowed || e.Issuer == nil || *e.Issuer != (issuerInfo{Iss: ci.URL(), Name: "ci"}) ||
+		e.Decision == nil || e.Decision.Role != "auditor" {
+		t.Errorf("status %d, issuer %+v, decision %+v", status, e.Issuer, e.Decision)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v: waited for an issuer the token does not name", d)
 	}
 }
