@@ -18,15 +18,7 @@ import (
 // `caddy fed-oidc token`, and the real faas-cli. scripts/test.sh builds
 // them and sets FEDAUTH_E2E_BIN.
 func TestEndToEnd(t *testing.T) {
-	bin := os.Getenv("FEDAUTH_E2E_BIN")
-	if bin == "" {
-		t.Skip("FEDAUTH_E2E_BIN is not set; scripts/test.sh builds the stack and runs this test")
-	}
-	s, err := New(bin, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
+	s := newStack(t)
 	ctx := context.Background()
 	fatal := func(err error) {
 		t.Helper()
@@ -266,4 +258,20 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// newStack lays out a stack for a test and stops it at the end; the test
+// is skipped without FEDAUTH_E2E_BIN.
+func newStack(t *testing.T) *Stack {
+	t.Helper()
+	bin := os.Getenv("FEDAUTH_E2E_BIN")
+	if bin == "" {
+		t.Skip("FEDAUTH_E2E_BIN is not set; scripts/test.sh builds the stack and runs this test")
+	}
+	s, err := New(bin, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
 }
