@@ -46,8 +46,8 @@ func TestIAM(t *testing.T) {
 
 	iamDir := filepath.Join(s.Dir, "iam")
 	fatal(WriteFiles(iamDir, iamObjects(s, "refs/heads/main")))
-	config := func(mode, dir string) string {
-		return s.IAMCaddyfile(fmt.Sprintf(`
+	config := func(mode, dir string, flat ...string) string {
+		return s.IAMCaddyfile(strings.Join(flat, "\n") + fmt.Sprintf(`
 			iam %s
 			iam_mode %s
 			iam_reload_interval 1s
@@ -346,6 +346,23 @@ func TestIAM(t *testing.T) {
 		t.Logf("%d requests under load during the reloads", load.count())
 	})
 
+	t.Run("the flat issuer is one more trusted issuer", func(t *testing.T) {
+		dir := filepath.Join(s.Dir, "iam-flat")
+		objs := iamObjects(s, "refs/heads/main")
+		delete(objs, "issuer-provider.yaml")
+		fatal(WriteFiles(dir, objs))
+		if out, err := s.ReloadCaddy(config("enforce", dir, "issuer "+s.IdPURL, "audience "+KeycloakClient+" "+Audience)); err != nil {
+			t.Fatalf("caddy reload: %v\n%s", err, out)
+		}
+		if out := allowed(t, automation, "namespaces"); !slices.Equal(listedNamespaces(out), s.Namespaces) {
+			t.Errorf("the automation's namespaces:\n%s", out)
+		}
+		allowed(t, auditor, "list", "-n", "dev")
+		forbidden(t, auditor, "remove", "base-dev", "-n", "dev")
+		allowed(t, ciMain, "list", "-n", "staging")
+		forbidden(t, ciMain, "list", "-n", "dev")
+	})
+
 	t.Run("dry run lets a denied deploy through, and audits it as dry_run", func(t *testing.T) {
 		if out, err := s.ReloadCaddy(config("dry_run", iamDir)); err != nil {
 			t.Fatalf("caddy reload: %v\n%s", err, out)
@@ -431,12 +448,12 @@ func reloadCase(t *testing.T, s *Stack, soon func() context.Context, how string,
 }
 
 // iamObjects is the IAM directory: the two issuers, three policies (a
-// kind: List) and three roles. ciRef is the ref pattern the CI role
+// kind: List) and three roles (multi-document YAML). ciRef is the ref pattern the CI role
 // accepts.
 func iamObjects(s *Stack, ciRef string) map[string]string {
 	return map[string]string{
-		"issuers.yaml": fmt.Sprintf(`# The provider's own IdP (its automation and its auditor) and the customer's CI.
-apiVersion: iam.openfaas.com/v1
+		// The provider's own IdP: its automation and its auditor.
+		"issuer-provider.yaml": fmt.Sprintf(`apiVersion: iam.openfaas.com/v1
 kind: JwtIssuer
 metadata:
   name: provider
@@ -445,8 +462,9 @@ spec:
   iss: %s
   aud: [%s, %s]
   tokenExpiry: 30m
----
-apiVersion: iam.openfaas.com/v1
+`, s.IdPURL, KeycloakClient, Audience),
+		// The customer's CI, as GitHub Actions: the audience is the gateway.
+		"issuer-ci.yaml": fmt.Sprintf(`apiVersion: iam.openfaas.com/v1
 kind: JwtIssuer
 metadata:
   name: ci
@@ -455,7 +473,7 @@ spec:
   iss: %s
   aud: ["%s"]
   tokenExpiry: 30m
-`, s.IdPURL, KeycloakClient, Audience, s.CIIdPURL, s.IAMURL),
+`, s.CIIdPURL, s.IAMURL),
 		"policies.yaml": `apiVersion: v1
 kind: List
 items:
