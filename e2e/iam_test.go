@@ -484,8 +484,10 @@ items:
     namespace: openfaas
   spec:
     statement:
+    # Namespace:List, as in seed 002 and the docs' CI policy, lets faas-cli
+    # namespaces list the namespaces this role may act in.
     - sid: 1-rw-staging
-      action: ["Function:*", "Secret:*"]
+      action: ["Function:*", "Secret:*", "Namespace:List"]
       effect: Allow
       resource: ["staging:*"]
 - apiVersion: iam.openfaas.com/v1
