@@ -167,6 +167,26 @@ spec:
   condition: {StringEqual: {jwt:iss: ["%[2]s"]}}
 `
 
+// grantYAML is a Policy granting action on resource and a Role binding
+// it to the test issuer's sub.
+func grantYAML(action, resource string) string {
+	return fmt.Sprintf(`
+apiVersion: iam.openfaas.com/v1
+kind: Policy
+metadata: {name: p}
+spec:
+  statement:
+  - {sid: s, action: [%q], effect: Allow, resource: [%q]}
+---
+apiVersion: iam.openfaas.com/v1
+kind: Role
+metadata: {name: r}
+spec:
+  policy: [p]
+  principal: {jwt:sub: [client-123]}
+`, action, resource)
+}
+
 func writeFile(t *testing.T, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
@@ -452,23 +472,7 @@ func TestIAMReload(t *testing.T) {
 	if err := os.MkdirAll(iamDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	policy := func(ns string) string {
-		return fmt.Sprintf(`
-apiVersion: iam.openfaas.com/v1
-kind: Policy
-metadata: {name: p}
-spec:
-  statement:
-  - {sid: s, action: ["Function:List"], effect: Allow, resource: ["%s:*"]}
----
-apiVersion: iam.openfaas.com/v1
-kind: Role
-metadata: {name: r}
-spec:
-  policy: [p]
-  principal: {jwt:sub: [client-123]}
-`, ns)
-	}
+	policy := func(ns string) string { return grantYAML("Function:List", ns+":*") }
 	publish(policy("dev"))
 	if err := os.Symlink("..data/objects.yaml", filepath.Join(iamDir, "objects.yaml")); err != nil {
 		t.Fatal(err)
@@ -573,21 +577,7 @@ func TestAuditReceiverTrouble(t *testing.T) {
 	closed.Close()
 
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "objects.yaml"), `
-apiVersion: iam.openfaas.com/v1
-kind: Policy
-metadata: {name: p}
-spec:
-  statement:
-  - {sid: s, action: ["Function:*"], effect: Allow, resource: ["*"]}
----
-apiVersion: iam.openfaas.com/v1
-kind: Role
-metadata: {name: r}
-spec:
-  policy: [p]
-  principal: {jwt:sub: [client-123]}
-`)
+	writeFile(t, filepath.Join(dir, "objects.yaml"), grantYAML("Function:*", "*"))
 	secretFile := filepath.Join(dir, "secret")
 	writeFile(t, secretFile, "s")
 	site := func(host, url string) string {
