@@ -12,14 +12,14 @@ func init() {
 }
 
 // startApp is a Caddy app with nothing to configure. Handlers register
-// their key sources with it while the config is provisioned, and it
-// starts their fetches when Caddy starts the config. `caddy validate`
+// their key sources and IAM watchers with it while the config is
+// provisioned, and it starts them when Caddy starts the config. `caddy validate`
 // provisions a config but never starts it, so validating fetches nothing
 // from the issuer and logs no fetch error, however unreachable the
 // issuer is from where it runs.
 type startApp struct {
 	mu      sync.Mutex
-	sources []*keySource
+	starts  []func()
 	started bool
 }
 
@@ -31,9 +31,9 @@ func (*startApp) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// startWithConfig has s start fetching when ctx's config starts: at once
-// if that has happened already.
-func startWithConfig(ctx caddy.Context, s *keySource) error {
+// startWithConfig calls start (a key source's, or an IAM watcher's) when
+// ctx's config starts: at once if that has happened already.
+func startWithConfig(ctx caddy.Context, start func()) error {
 	v, err := ctx.App("fed_oidc")
 	if err != nil {
 		return fmt.Errorf("loading the fed_oidc app: %w", err)
@@ -42,23 +42,23 @@ func startWithConfig(ctx caddy.Context, s *keySource) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.started {
-		s.start()
+		start()
 		return nil
 	}
-	a.sources = append(a.sources, s)
+	a.starts = append(a.starts, start)
 	return nil
 }
 
-// Start starts the registered key sources; one a previous config shares
-// is running already.
+// Start runs what was registered; a key source a previous config shares
+// is running already, and starting it again does nothing.
 func (a *startApp) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.started = true
-	for _, s := range a.sources {
-		s.start()
+	for _, start := range a.starts {
+		start()
 	}
-	a.sources = nil
+	a.starts = nil
 	return nil
 }
 

@@ -32,7 +32,7 @@ func BenchmarkVerifyNew(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := f.verifier.verify(ctx, tok); err != nil {
+				if _, err := f.issuers().verify(ctx, tok); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -66,12 +66,12 @@ func BenchmarkVerifyCached(b *testing.B) {
 	f := provisionHandler(b, ti, "")
 	tok := ti.token(b, k, ti.claims("fed-gw.tenant1"))
 	ctx := context.Background()
-	if _, err := f.verifier.verify(ctx, tok); err != nil {
+	if _, err := f.issuers().verify(ctx, tok); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := f.verifier.verify(ctx, tok); err != nil {
+		if _, err := f.issuers().verify(ctx, tok); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,6 +3,8 @@ package caddyfedauth
 import (
 	"strconv"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -61,6 +63,20 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //			reload_interval <duration>
 //		}
 //		realm <realm>
+//		iam <file_or_dir>
+//		iam_mode enforce|dry_run
+//		iam_reload_interval <duration>
+//		default_namespace <namespace>
+//		max_body_size <size>
+//		audit_webhook <url> {
+//			secret_file <file>
+//			methods <method...>|*
+//			batch_size <events>
+//			flush_interval <duration>
+//			queue_size <events>
+//			timeout <duration>
+//			max_retries <n>
+//		}
 //	}
 //
 // `audience`, `algorithms` and `require_typ` may be repeated to add more
@@ -110,9 +126,31 @@ var caddyfileOptions = map[string]func(d *caddyfile.Dispenser, f *FedOIDC) error
 	"jwks_min_refresh_interval": func(d *caddyfile.Dispenser, f *FedOIDC) error {
 		return durationArg(d, &f.JWKSMinRefreshInterval)
 	},
-	"jwks_max_stale":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return durationArg(d, &f.JWKSMaxStale) },
-	"max_token_size":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return intArg(d, &f.MaxTokenSize) },
-	"token_cache_size": func(d *caddyfile.Dispenser, f *FedOIDC) error { return intArg(d, &f.TokenCacheSize) },
+	"jwks_max_stale":      func(d *caddyfile.Dispenser, f *FedOIDC) error { return durationArg(d, &f.JWKSMaxStale) },
+	"max_token_size":      func(d *caddyfile.Dispenser, f *FedOIDC) error { return intArg(d, &f.MaxTokenSize) },
+	"token_cache_size":    func(d *caddyfile.Dispenser, f *FedOIDC) error { return intArg(d, &f.TokenCacheSize) },
+	"iam":                 func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.IAM) },
+	"iam_mode":            func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.IAMMode) },
+	"iam_reload_interval": func(d *caddyfile.Dispenser, f *FedOIDC) error { return durationArg(d, &f.IAMReloadInterval) },
+	"default_namespace":   func(d *caddyfile.Dispenser, f *FedOIDC) error { return oneArg(d, &f.DefaultNamespace) },
+	"max_body_size":       func(d *caddyfile.Dispenser, f *FedOIDC) error { return sizeArg(d, &f.MaxBodySize) },
+	"audit_webhook": func(d *caddyfile.Dispenser, f *FedOIDC) error {
+		a := new(AuditWebhook)
+		if err := oneArg(d, &a.URL); err != nil {
+			return d.Errf("audit_webhook takes one argument, the receiver's URL")
+		}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			parse, ok := auditWebhookOptions[d.Val()]
+			if !ok {
+				return d.Errf("unrecognized audit_webhook subdirective '%s'%s", d.Val(), didYouMean(d.Val(), auditWebhookOptions))
+			}
+			if err := parse(d, a); err != nil {
+				return err
+			}
+		}
+		f.AuditWebhook = a
+		return nil
+	},
 	"gateway_basic_auth": func(d *caddyfile.Dispenser, f *FedOIDC) error {
 		ga := new(GatewayBasicAuth)
 		if !d.Args(&ga.UserFile, &ga.PasswordFile) || d.NextArg() {
@@ -130,6 +168,17 @@ var caddyfileOptions = map[string]func(d *caddyfile.Dispenser, f *FedOIDC) error
 		f.GatewayBasicAuth = ga
 		return nil
 	},
+}
+
+// auditWebhookOptions parses the subdirectives of audit_webhook.
+var auditWebhookOptions = map[string]func(d *caddyfile.Dispenser, a *AuditWebhook) error{
+	"secret_file":    func(d *caddyfile.Dispenser, a *AuditWebhook) error { return oneArg(d, &a.SecretFile) },
+	"methods":        func(d *caddyfile.Dispenser, a *AuditWebhook) error { return listArg(d, &a.Methods) },
+	"batch_size":     func(d *caddyfile.Dispenser, a *AuditWebhook) error { return intArg(d, &a.BatchSize) },
+	"queue_size":     func(d *caddyfile.Dispenser, a *AuditWebhook) error { return intArg(d, &a.QueueSize) },
+	"max_retries":    func(d *caddyfile.Dispenser, a *AuditWebhook) error { return intArg(d, &a.MaxRetries) },
+	"flush_interval": func(d *caddyfile.Dispenser, a *AuditWebhook) error { return durationArg(d, &a.FlushInterval) },
+	"timeout":        func(d *caddyfile.Dispenser, a *AuditWebhook) error { return durationArg(d, &a.Timeout) },
 }
 
 // gatewayBasicAuthOptions parses the subdirectives of gateway_basic_auth.
@@ -190,6 +239,21 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 		return d.Errf("bad %s value %s: not an integer", opt, s)
 	}
 	*dst = n
+	return nil
+}
+
+// sizeArg reads a byte size: 1048576, 1MiB, 512KB.
+func sizeArg(d *caddyfile.Dispenser, dst *int64) error {
+	opt := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<40 {
+		return d.Errf("bad %s value %s: not a size such as 1048576 or 1MiB", opt, s)
+	}
+	*dst = int64(n)
 	return nil
 }
 

@@ -80,9 +80,9 @@ func TestValidate(t *testing.T) {
 		{"long refresh interval stretches the default staleness bound", "issuer https://idp.example.com\naudience a\njwks_refresh_interval 20h", ""},
 		{"realm with a quote", "issuer https://idp.example.com\naudience a\nrealm a\"b", "realm:"},
 		{"valid require_typ and max_token_lifetime", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwt JWT\nmax_token_lifetime 1h", ""},
-		{"empty require_typ", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwt \"\"", `require_typ 1: "" must be printable ASCII without spaces`},
-		{"require_typ with a space", "issuer https://idp.example.com\naudience a\nrequire_typ \"at+jwt JWT\"", `require_typ 0: "at+jwt JWT" must be printable ASCII`},
-		{"require_typ not ASCII", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwté", `require_typ 0: "at+jwté" must be printable ASCII`},
+		{"empty require_typ", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwt \"\"", `require_typ: entry 1: "" must be printable ASCII without spaces`},
+		{"require_typ with a space", "issuer https://idp.example.com\naudience a\nrequire_typ \"at+jwt JWT\"", `require_typ: entry 0: "at+jwt JWT" must be printable ASCII`},
+		{"require_typ not ASCII", "issuer https://idp.example.com\naudience a\nrequire_typ at+jwté", `require_typ: entry 0: "at+jwté" must be printable ASCII`},
 		{"negative max_token_lifetime", "issuer https://idp.example.com\naudience a\nmax_token_lifetime -1m", "max_token_lifetime: -1m0s is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestEnvPlaceholders(t *testing.T) {
 	if f.Issuer != "https://idp.example.com/realms/x" || f.Audiences[0] != "fed-gw.tenant7" {
 		t.Errorf("placeholders not expanded: issuer %q, audience %q", f.Issuer, f.Audiences)
 	}
-	if _, ok := f.verifier.audiences["fed-gw.tenant7"]; !ok {
+	if _, ok := f.issuers().only().audiences["fed-gw.tenant7"]; !ok {
 		t.Error("the verifier does not use the expanded audience")
 	}
 }
@@ -195,6 +195,9 @@ func TestCaddyfileOptionsDocumented(t *testing.T) {
 		}
 	}
 	for opt := range gatewayBasicAuthOptions {
+		check(opt, "\t\t\t")
+	}
+	for opt := range auditWebhookOptions {
 		check(opt, "\t\t\t")
 	}
 }

@@ -22,6 +22,11 @@ type accessClaims struct {
 	Expiry    time.Time // the dates are zero when absent
 	NotBefore time.Time
 	IssuedAt  time.Time
+
+	// Claims are, when asked for, every claim that is a string or an
+	// array (of which only the strings are kept), for IAM conditions; a
+	// claim of another type is left out, which conditions read as absent.
+	Claims map[string]any
 }
 
 // registeredClaims are the claim names whose case-variants a payload may
@@ -41,10 +46,25 @@ var errNotString = errors.New("not a string")
 // decodeClaims reads a verified payload strictly: the rules of
 // decodeObject, no case-variant of a registered claim, and each claim we
 // read of its type. One payload then has one reading, whichever parser
-// looks at it.
-func decodeClaims(payload []byte) (*accessClaims, error) {
+// looks at it. keep fills Claims.
+func decodeClaims(payload []byte, keep bool) (*accessClaims, error) {
 	c := new(accessClaims)
+	if keep {
+		c.Claims = make(map[string]any)
+	}
 	err := decodeObject(payload, func(s *jsonScanner, name []byte) error {
+		if keep {
+			// The registered claims are checked below, on a second
+			// scanner over the same bytes, so each is read by its rule.
+			at := *s
+			v, err := at.conditionValue()
+			if err != nil {
+				return fmt.Errorf("claim %q: %w", name, err)
+			}
+			if v != nil {
+				c.Claims[string(name)] = v
+			}
+		}
 		var err error
 		switch string(name) {
 		case "iss":
@@ -406,6 +426,28 @@ func (s *jsonScanner) stringValue() (string, error) {
 	}
 	b, err := s.str()
 	return string(b), err
+}
+
+// conditionValue reads a claim as IAM conditions see it: a string, or
+// the strings of an array. Other values (numbers, booleans, objects,
+// null) give nil, which conditions treat as a missing claim.
+func (s *jsonScanner) conditionValue() (any, error) {
+	switch s.peek() {
+	case '"':
+		return s.stringValue()
+	case '[':
+		list := []string{}
+		err := s.array(func(s *jsonScanner) error {
+			if s.peek() != '"' {
+				return s.value()
+			}
+			v, err := s.stringValue()
+			list = append(list, v)
+			return err
+		})
+		return list, err
+	}
+	return nil, s.value()
 }
 
 // audience reads aud: a string or an array of strings (RFC 7519 §4.1.3).

@@ -126,13 +126,22 @@ func urlOrigin(u *url.URL) string {
 // endpoints are held to the rule configured URLs are held to (https, or
 // http only to a loopback address), and to https for an https issuer.
 func fetchDiscovery(ctx context.Context, client *http.Client, issuer string) (*providerMetadata, error) {
-	if err := checkEndpointURL(issuer); err != nil {
+	return fetchDiscoveryFrom(ctx, client, issuer, issuer)
+}
+
+// fetchDiscoveryFrom is fetchDiscovery with the document read from
+// location, another URL of the same issuer (a JwtIssuer's issInternal,
+// such as https://kubernetes.default.svc for tokens whose iss is
+// https://kubernetes.default.svc.cluster.local). The document must still
+// name issuer, and its endpoints are held to location's scheme.
+func fetchDiscoveryFrom(ctx context.Context, client *http.Client, issuer, location string) (*providerMetadata, error) {
+	if err := checkEndpointURL(location); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
-	allowHTTP := strings.HasPrefix(issuer, "http:")
+	allowHTTP := strings.HasPrefix(location, "http:")
 
 	// §4: any trailing slash is removed before appending the well-known path
-	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	docURL := strings.TrimSuffix(location, "/") + "/.well-known/openid-configuration"
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, docURL, nil)
 	if err != nil {

@@ -67,7 +67,7 @@ func TestEarlyDataRefused(t *testing.T) {
 			for _, v := range tc.earlyData {
 				req.Header.Add("Early-Data", v)
 			}
-			cached := f.verifier.cache.len()
+			cached := f.issuers().cache.len()
 			reached := false
 			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { reached = true; return nil })
 			w := httptest.NewRecorder()
@@ -83,7 +83,7 @@ func TestEarlyDataRefused(t *testing.T) {
 			if w.Code != tc.status || reached {
 				t.Fatalf("status %d (passed on: %v), want %d", w.Code, reached, tc.status)
 			}
-			if got := f.verifier.cache.len(); got != cached {
+			if got := f.issuers().cache.len(); got != cached {
 				t.Errorf("token cache went from %d to %d: the token was verified", cached, got)
 			}
 			if b := w.Body.String(); b != "Too Early\n" || strings.Contains(b, good) {

@@ -11,14 +11,17 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-fedauth/caddy-fedauth/caddyfedauth/iam"
+	"github.com/caddy-fedauth/caddy-fedauth/caddyfedauth/routes"
 )
 
 func init() {
@@ -143,14 +146,59 @@ type FedOIDC struct {
 	// The realm named in WWW-Authenticate challenges. Default: openfaas.
 	Realm string `json:"realm,omitempty"`
 
-	verifier   *verifier
+	// IAM for OpenFaaS: a file, or a directory of *.yaml, *.yml and
+	// *.json files, of JwtIssuer, Policy and Role objects, as the
+	// commercial product defines them (multi-document YAML and `kind:
+	// List` too). With it, every request, function invocations included,
+	// is decided by the roles the token matches and their policies'
+	// statements: an explicit Deny wins, then an Allow, else it is
+	// refused (403). Each JwtIssuer is one more trusted issuer; the flat
+	// issuer options, when set, are one too. The files are checked for
+	// changes every iam_reload_interval; a changed set that is invalid is
+	// logged and the last good one kept. Default: none, and every valid
+	// token may use every path allowed.
+	IAM string `json:"iam,omitempty"`
+
+	// IAM objects given in the config, in addition to those read from
+	// iam: the JSON form of the same objects.
+	IAMObjects iam.Objects `json:"iam_objects,omitempty"`
+
+	// enforce refuses what IAM does not allow; dry_run only logs, audits
+	// and counts it (outcome and mode labels of
+	// caddy_fed_oidc_iam_decisions_total), and lets it through. Requests
+	// that cannot be decided (ambiguous, oversized) are refused in both.
+	// Default: enforce.
+	IAMMode string `json:"iam_mode,omitempty"`
+
+	// How often the files of iam are checked for changes. Default: 2s.
+	IAMReloadInterval caddy.Duration `json:"iam_reload_interval,omitempty"`
+
+	// The namespace a request that names none acts in: the provider's
+	// default function namespace. Default: openfaas-fn.
+	DefaultNamespace string `json:"default_namespace,omitempty"`
+
+	// The largest request body IAM reads to find the names it decides
+	// on (deploys, secrets, scaling), in bytes; a larger one gets 413.
+	// Invocation bodies are never read. Default: 1 MiB.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// Audit events of IAM decisions, POSTed to a webhook in the format of
+	// the commercial gateway's. Every decision is logged under the logger
+	// http.handlers.fed_oidc.audit whether or not this is set.
+	AuditWebhook *AuditWebhook `json:"audit_webhook,omitempty"`
+
+	snap       *atomic.Pointer[snapshot]
 	rules      pathRules
 	credential *upstreamCredential
-	metrics    *issuerMetrics
 	challenge  challenges
+	iamMetrics *iamMetrics
+	enforce    bool
+	auditLog   *zap.Logger
+	webhook    *auditSink
+	ctx        caddy.Context
 	cancel     context.CancelFunc
+	watchers   *sync.WaitGroup
 	logger     *zap.Logger
-	release    func() // gives the pooled key source and token cache back
 
 	// The Caddy server this handler runs in, checked once for a
 	// GatewayTransport (transport.go).
@@ -169,6 +217,10 @@ const (
 	defaultJWKSMaxStale       = 24 * time.Hour
 	defaultCredentialReload   = 10 * time.Second
 	defaultRealm              = "openfaas"
+	defaultNamespace          = "openfaas-fn"
+	defaultMaxBodySize        = 1 << 20
+	defaultIAMReload          = 2 * time.Second
+	minIAMReload              = 100 * time.Millisecond
 	minMaxTokenSize           = 256
 	maxMaxTokenSize           = 1 << 20
 	minJWKSMinRefreshInterval = time.Second
@@ -226,6 +278,19 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 			ga.ReloadInterval = caddy.Duration(defaultCredentialReload)
 		}
 	}
+	f.IAM = repl.ReplaceAll(f.IAM, "")
+	if f.IAMMode == "" {
+		f.IAMMode = iamEnforce
+	}
+	if f.IAMReloadInterval == 0 {
+		f.IAMReloadInterval = caddy.Duration(defaultIAMReload)
+	}
+	if f.DefaultNamespace == "" {
+		f.DefaultNamespace = defaultNamespace
+	}
+	if f.MaxBodySize == 0 {
+		f.MaxBodySize = defaultMaxBodySize
+	}
 	// Check before starting anything, so a bad config starts nothing.
 	if err := f.Validate(); err != nil {
 		return err
@@ -234,12 +299,49 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	if err := initMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	f.metrics = newIssuerMetrics(f.Issuer)
-	f.rules = pathRules{allowInvoke: f.AllowInvoke}
+	f.ctx = ctx
+	f.enforce = f.IAMMode == iamEnforce
+	// With IAM, invocations are decided by Function:Invoke.
+	f.rules = pathRules{allowInvoke: f.AllowInvoke || f.iamEnabled()}
 	f.challenge = newChallenges(f.Realm)
+	f.auditLog = f.logger.Named("audit")
+	f.watchers = new(sync.WaitGroup)
+	f.snap = new(atomic.Pointer[snapshot])
+
+	files, digest, err := f.readIAM()
+	if err != nil {
+		return fmt.Errorf("iam: %w", err)
+	}
+	snap, err := f.buildSnapshot(files, digest, nil)
+	if err != nil {
+		if f.iamEnabled() {
+			return fmt.Errorf("iam: %w", err)
+		}
+		return err
+	}
+	f.snap.Store(snap)
+	if snap.set != nil {
+		f.iamMetrics = newIAMMetrics(f.IAMMode)
+		f.logIAMLoaded("IAM objects loaded", snap.set)
+	}
+
+	if f.AuditWebhook != nil {
+		if f.webhook, err = openAuditSink(f.AuditWebhook, f.logger.Named("audit_webhook")); err != nil {
+			snap.issuers.release()
+			return err
+		}
+	}
 
 	life, cancel := context.WithCancel(ctx)
 	f.cancel = cancel
+	if f.IAM != "" {
+		f.watchers.Add(1)
+		err := startWithConfig(ctx, func() { go f.watchIAM(life, time.Duration(f.IAMReloadInterval), f.watchers) })
+		if err != nil {
+			f.watchers.Done()
+			return err
+		}
+	}
 
 	if ga := f.GatewayBasicAuth; ga != nil {
 		f.credential = &upstreamCredential{userFile: ga.UserFile, passwordFile: ga.PasswordFile, logger: f.logger}
@@ -248,95 +350,65 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		}
 		go f.credential.watch(life, time.Duration(ga.ReloadInterval))
 	}
-
-	algs := make(map[string]jwa.SignatureAlgorithm, len(f.Algorithms))
-	for _, a := range f.Algorithms {
-		algs[a] = supportedAlgorithms[a]
-	}
-	audiences := make(map[string]struct{}, len(f.Audiences))
-	for _, a := range f.Audiences {
-		audiences[a] = struct{}{}
-	}
-	var typs map[string]struct{} // nil: typ not checked
-	if len(f.RequireTyp) > 0 {
-		typs = make(map[string]struct{}, len(f.RequireTyp))
-		for _, t := range f.RequireTyp {
-			typs[mediaType(t)] = struct{}{}
-		}
-	}
-	source, err := f.sourceSettings()
-	if err != nil {
-		return err
-	}
-	cacheKey, err := tokenCacheKey(f, source)
-	if err != nil {
-		return err
-	}
-	// Shared with the previous config when the settings are the same, so
-	// a reload finds the keys already fetched.
-	keys, releaseKeys, err := acquireKeySource(source, f.logger)
-	if err != nil {
-		return err
-	}
-	if err := startWithConfig(ctx, keys); err != nil {
-		releaseKeys()
-		return err
-	}
-	cache, releaseCache := acquireTokenCache(cacheKey, f.TokenCacheSize)
-	f.release = func() { releaseKeys(); releaseCache() }
-	f.verifier = &verifier{
-		issuer:    f.Issuer,
-		audiences: audiences,
-		acceptAZP: f.AcceptAZP,
-		algs:      algs,
-		skew:      time.Duration(f.ClockSkew),
-		typs:      typs,
-		maxLife:   time.Duration(f.MaxTokenLifetime),
-		maxSize:   f.MaxTokenSize,
-		keys:      keys,
-		cache:     cache,
-		metrics:   f.metrics,
-		now:       time.Now,
-	}
 	return nil
+}
+
+// flatIssuerConfig is the verifier config of the flat issuer options.
+func (f *FedOIDC) flatIssuerConfig() (issuerConfig, error) {
+	c := issuerConfig{
+		Issuer:           f.Issuer,
+		Audiences:        f.Audiences,
+		AcceptAZP:        f.AcceptAZP,
+		Algorithms:       f.Algorithms,
+		RequireTyp:       f.RequireTyp,
+		ClockSkew:        f.ClockSkew,
+		MaxTokenLifetime: f.MaxTokenLifetime,
+	}
+	var err error
+	c.Source, err = f.sourceSettings(f.Issuer, "", f.JWKSURL, f.CABundle)
+	if err != nil {
+		return c, fmt.Errorf("ca_bundle: %w", err)
+	}
+	return c, nil
 }
 
 // Validate checks the configuration; it does no I/O.
 func (f *FedOIDC) Validate() error {
-	if f.Issuer == "" {
+	switch {
+	case f.Issuer == "" && !f.iamEnabled():
 		return errors.New("issuer: required")
-	}
-	if err := checkEndpointURL(f.Issuer); err != nil {
-		return fmt.Errorf("issuer: %w", err)
-	}
-	if f.JWKSURL != "" {
-		if err := checkEndpointURL(f.JWKSURL); err != nil {
-			return fmt.Errorf("jwks_url: %w", err)
+	case f.Issuer != "":
+		c := issuerConfig{Issuer: f.Issuer, Audiences: f.Audiences, Algorithms: f.Algorithms,
+			RequireTyp: f.RequireTyp, Source: keySourceSettings{JWKSURL: f.JWKSURL}}
+		if field, err := c.check(); err != nil {
+			return fmt.Errorf("%s: %w", field, err)
 		}
+	case len(f.Audiences) > 0 || f.JWKSURL != "" || f.CABundle != "" || f.AcceptAZP || len(f.RequireTyp) > 0:
+		return errors.New("audience, jwks_url, ca_bundle, accept_azp and require_typ are settings of the flat issuer: set issuer too, or put them in a JwtIssuer")
 	}
-	if len(f.Audiences) == 0 {
-		return errors.New("audience: at least one is required")
+	if f.AllowInvoke && f.iamEnabled() {
+		return errors.New("allow_invoke: meaningless with iam, which decides invocations: grant Function:Invoke on the functions instead")
 	}
-	for i, a := range f.Audiences {
-		if strings.TrimSpace(a) == "" {
-			return fmt.Errorf("audience %d: empty", i)
-		}
+	if f.IAMMode != iamEnforce && f.IAMMode != iamDryRun {
+		return fmt.Errorf("iam_mode: %q is neither %s nor %s", f.IAMMode, iamEnforce, iamDryRun)
 	}
-	if len(f.Algorithms) == 0 {
-		return errors.New("algorithms: at least one is required")
+	if d := time.Duration(f.IAMReloadInterval); d < minIAMReload {
+		return fmt.Errorf("iam_reload_interval: %v is below %v", d, minIAMReload)
 	}
-	for _, a := range f.Algorithms {
-		if _, ok := supportedAlgorithms[a]; !ok {
-			return fmt.Errorf("algorithms: %q is not an accepted signature algorithm (only asymmetric ones are: RS*, PS*, ES*, EdDSA, Ed25519)", a)
-		}
+	if !routes.ValidName(f.DefaultNamespace) {
+		return fmt.Errorf("default_namespace: %q is not a valid namespace name", f.DefaultNamespace)
+	}
+	if f.MaxBodySize < 1024 {
+		return fmt.Errorf("max_body_size: %d is below 1024 bytes", f.MaxBodySize)
+	}
+	if err := f.AuditWebhook.validate(); err != nil {
+		return fmt.Errorf("audit_webhook: %w", err)
+	}
+	if f.AuditWebhook != nil && !f.iamEnabled() {
+		return errors.New("audit_webhook: it sends the decisions of IAM: set iam too")
 	}
 	if d := time.Duration(f.ClockSkew); d < 0 || d > maxClockSkew {
 		return fmt.Errorf("clock_skew: %v is outside 0 to %v", d, maxClockSkew)
-	}
-	for i, t := range f.RequireTyp {
-		if t == "" || strings.IndexFunc(t, func(r rune) bool { return r <= 0x20 || r > 0x7e }) >= 0 {
-			return fmt.Errorf("require_typ %d: %q must be printable ASCII without spaces", i, t)
-		}
 	}
 	if f.MaxTokenLifetime < 0 {
 		return fmt.Errorf("max_token_lifetime: %v is negative", time.Duration(f.MaxTokenLifetime))
@@ -369,24 +441,26 @@ func (f *FedOIDC) Validate() error {
 	return nil
 }
 
-// Cleanup stops the credential reload and releases the key source and
-// token cache, which stop when no config uses them any more.
+// Cleanup stops the credential and IAM reloads and releases the key
+// sources and token cache, which stop when no config uses them any more.
 func (f *FedOIDC) Cleanup() error {
-	if f.cancel != nil {
-		f.cancel()
+	if f.cancel == nil {
+		return nil // not provisioned, or cleaned up already
 	}
+	f.cancel()
+	f.cancel = nil
+	f.watchers.Wait() // no reload swaps in a snapshot after this
 	// Requests still in flight on this config (Caddy's grace period)
-	// keep using the verifier; a stopped source keeps its last keys.
-	if f.release != nil {
-		f.release()
-		f.release = nil
-	}
+	// keep using the verifiers; a stopped source keeps its last keys.
+	f.snap.Load().issuers.release()
+	f.closeAudit()
 	return nil
 }
 
 // ServeHTTP refuses early data, checks the path's form, then the token,
-// then whether the path is allowed, and forwards the request with the
-// gateway credential.
+// then, with IAM, maps the request to an action and resource and decides
+// on it, and forwards the request with the gateway credential; with IAM
+// it then audits the decision with the answer's status.
 func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// Before the path too: no rule, token or credential work is done on
 	// a request that may be replayed, whatever it asks for.
@@ -407,30 +481,37 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return f.deny(w, r, http.StatusBadRequest, outcomeAmbiguousPath, pathReason, nil, nil)
 	}
 
+	// Extract and verify.
+	snap := f.snap.Load()
 	token, status, reason := bearerToken(r)
 	if status != 0 {
 		return f.deny(w, r, status, reason, "", nil, nil)
 	}
-	id, err := f.verifier.verify(r.Context(), token)
+	id, err := snap.issuers.verify(r.Context(), token)
 	if err != nil {
-		if errors.Is(err, errNotB64Token) {
-			return f.deny(w, r, http.StatusBadRequest, outcomeBadRequest, "", nil, nil)
-		}
-		var te *tokenError
-		if errors.As(err, &te) {
-			return f.deny(w, r, http.StatusUnauthorized, te.reason, "", te.id, te.err)
-		}
-		outcome := outcomeKeysUnavailable
-		if errors.Is(err, errKeysStale) {
-			outcome = outcomeKeysStale
-		}
-		return f.deny(w, r, http.StatusServiceUnavailable, outcome, "", nil, err)
+		return f.refuseToken(w, r, err)
 	}
 	if verdict != pathAllowed {
 		return f.deny(w, r, http.StatusForbidden, outcomePathDenied, pathReason, id, nil)
 	}
 
-	f.metrics.decision(outcomeAllowed)
+	// Map and decide.
+	var ac *accessCheck
+	if snap.set != nil {
+		ac = f.newAccessCheck(r, id)
+		call, err := f.mapRequest(r, upstreamPath)
+		if err != nil {
+			return f.refuseCall(w, r, ac, err)
+		}
+		ac.decide(f, call, id.rolesIn(snap.set))
+		if !ac.decision.Allowed() && f.enforce {
+			f.audit(ac, http.StatusForbidden)
+			return f.deny(w, r, http.StatusForbidden, outcomeIAMDenied, ac.decision.Reason(), id, nil)
+		}
+	}
+
+	// Forward.
+	snap.issuers.metricsFor(id).decision(outcomeAllowed)
 	setIdentityPlaceholders(r, id)
 	// The caller's token stops here. The gateway's credential goes only
 	// to its /system/ API: on /function/ the gateway passes headers on
@@ -439,13 +520,36 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if f.credential != nil && isSystemAPI(upstreamPath) {
 		r = f.grantCredential(r, upstreamPath)
 	}
-	return next.ServeHTTP(w, r)
+	if ac == nil {
+		return next.ServeHTTP(w, r)
+	}
+	status, err = f.forward(w, r, next, ac)
+	f.audit(ac, status)
+	return err
+}
+
+// refuseToken answers a token verify refused: 400 for a value that is
+// not a bearer token at all, 401 for an invalid token, 503 while the
+// issuer's keys are unavailable.
+func (f *FedOIDC) refuseToken(w http.ResponseWriter, r *http.Request, err error) error {
+	if errors.Is(err, errNotB64Token) {
+		return f.deny(w, r, http.StatusBadRequest, outcomeBadRequest, "", nil, nil)
+	}
+	var te *tokenError
+	if errors.As(err, &te) {
+		return f.deny(w, r, http.StatusUnauthorized, te.reason, "", te.id, te.err)
+	}
+	outcome := outcomeKeysUnavailable
+	if errors.Is(err, errKeysStale) {
+		outcome = outcomeKeysStale
+	}
+	return f.deny(w, r, http.StatusServiceUnavailable, outcome, "", nil, err)
 }
 
 // deny answers a refused request and logs why. The client gets the
 // status and a challenge; the detail, never the token, goes to the log.
 func (f *FedOIDC) deny(w http.ResponseWriter, r *http.Request, status int, outcome, detail string, id *identity, err error) error {
-	f.metrics.decision(outcome)
+	f.snap.Load().issuers.metricsFor(id).decision(outcome)
 	level := zapcore.DebugLevel
 	if status == http.StatusServiceUnavailable {
 		level = zapcore.WarnLevel
@@ -460,7 +564,7 @@ func (f *FedOIDC) deny(w http.ResponseWriter, r *http.Request, status int, outco
 			zap.String("remote_ip", r.RemoteAddr),
 		}
 		if detail != "" {
-			fields = append(fields, zap.String("path_rule", detail))
+			fields = append(fields, zap.String("detail", detail))
 		}
 		if id != nil {
 			fields = append(fields, zap.String("sub", id.Subject), zap.String("azp", id.AuthorizedParty),

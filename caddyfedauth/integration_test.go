@@ -106,6 +106,11 @@ func TestHandlerInCaddy(t *testing.T) {
 	expired := ti.claims("fed-gw.tenant1")
 	expired["exp"] = time.Now().Add(-time.Hour).Unix()
 	gatewayCred := basicValue("admin", "gateway-password")
+	// A token naming the unreachable issuer: it picks that issuer, whose
+	// keys never arrived.
+	downClaims := ti.claims("fed-gw.tenant1")
+	downClaims["iss"] = down.URL()
+	forDown := ti.token(t, key, downClaims)
 
 	for _, tc := range []struct {
 		name, host, method, path, auth string
@@ -146,7 +151,8 @@ func TestHandlerInCaddy(t *testing.T) {
 		{name: "double slash", path: "//system/functions", auth: "Bearer " + good, status: 400},
 		{name: "encoded NUL", path: "/system/functions%00", auth: "Bearer " + good, status: 400},
 		{name: "ambiguous path without a token is still 400", path: "/system/../ui/", status: 400},
-		{name: "issuer down: 503 until keys are fetched", host: "down.localhost", path: "/system/functions", auth: "Bearer " + good, status: 503},
+		{name: "issuer down: 503 until keys are fetched", host: "down.localhost", path: "/system/functions", auth: "Bearer " + forDown, status: 503},
+		{name: "a token of another issuer is 401 there", host: "down.localhost", path: "/system/functions", auth: "Bearer " + good, status: 401},
 		// RFC 8470 §5.1: a proxy in front forwarded the request from TLS early data, which can be replayed.
 		{name: "valid token that a proxy forwarded from early data", path: "/system/functions", auth: "Bearer " + good, earlyData: "1", status: 425},
 		{name: "Early-Data: 0 still marks early data", path: "/system/functions", auth: "Bearer " + good, earlyData: "0", status: 425},

@@ -310,7 +310,7 @@ func provisionHandler(t testing.TB, ti *testIssuer, extra string) *FedOIDC {
 		// Loaded, and the first fetch finished, so a test's own refresh
 		// starts a fetch of its own rather than joining that one.
 		waitFor(t, "issuer keys", func() bool {
-			ks := f.verifier.keys
+			ks := f.issuers().only().keys
 			ks.mu.Lock()
 			defer ks.mu.Unlock()
 			return ks.keys.Load() != nil && ks.pending == nil
@@ -351,3 +351,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// issuers returns the handler's trusted issuers.
+func (f *FedOIDC) issuers() *trustedIssuers { return f.snap.Load().issuers }
+
+// only returns the one trusted issuer's verifier.
+func (t *trustedIssuers) only() *verifier { return t.list[0] }

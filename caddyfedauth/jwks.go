@@ -1,6 +1,7 @@
 package caddyfedauth
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -213,6 +214,7 @@ type keySource struct {
 	life         context.Context // cancelled when the last user releases it
 	stop         context.CancelFunc
 	issuer       string
+	location     string // where discovery is read: issuer, or a JwtIssuer's issInternal
 	jwksURL      string // configured; otherwise from discovery
 	client       *http.Client
 	logger       atomic.Pointer[zap.Logger]
@@ -248,6 +250,7 @@ func newKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, error) {
 		life:         life,
 		stop:         stop,
 		issuer:       s.Issuer,
+		location:     cmp.Or(s.Location, s.Issuer),
 		jwksURL:      s.JWKSURL,
 		client:       client,
 		metrics:      newIssuerMetrics(s.Issuer),
@@ -394,7 +397,7 @@ func (s *keySource) jwksLocation(ctx context.Context) (string, error) {
 	if url != "" {
 		return url, nil
 	}
-	md, err := fetchDiscovery(ctx, s.client, s.issuer)
+	md, err := fetchDiscoveryFrom(ctx, s.client, s.issuer, s.location)
 	if err != nil {
 		return "", err
 	}

@@ -39,7 +39,7 @@ func TestKeysSurviveIssuerOutage(t *testing.T) {
 	k := ti.addKey(t, "k1", "ES256", "p256")
 	f := provisionHandler(t, ti, "")
 	ti.down.Store(true)
-	if err := f.verifier.keys.refresh(context.Background(), false); err == nil {
+	if err := f.issuers().only().keys.refresh(context.Background(), false); err == nil {
 		t.Fatal("refresh against a down issuer succeeded")
 	}
 	// A new token, not a cached one, still verifies with the cached keys.
@@ -154,7 +154,7 @@ func TestCABundle(t *testing.T) {
 	ti.down.Store(true) // provisionHandler must not wait for keys
 	without := provisionHandler(t, ti, "")
 	ti.down.Store(false)
-	ks := without.verifier.keys
+	ks := without.issuers().only().keys
 	waitFor(t, "a completed fetch attempt", func() bool {
 		ks.mu.Lock()
 		defer ks.mu.Unlock()
@@ -197,7 +197,7 @@ func TestKeyWithdrawal(t *testing.T) {
 				t.Fatal(err)
 			}
 			ti.jwksBody.Store(&tc.body)
-			refreshErr := f.verifier.keys.refresh(context.Background(), false)
+			refreshErr := f.issuers().only().keys.refresh(context.Background(), false)
 			fresh := ti.token(t, k, ti.claims("fed-gw.tenant1"))
 			for name, tok := range map[string]string{"cached token": cached, "new token": fresh} {
 				err := verifyOnce(f, tok)
@@ -217,7 +217,7 @@ func TestKeyWithdrawal(t *testing.T) {
 			}
 			// A later outage does not bring withdrawn keys back.
 			ti.down.Store(true)
-			_ = f.verifier.keys.refresh(context.Background(), false)
+			_ = f.issuers().only().keys.refresh(context.Background(), false)
 			if tc.withdrawn {
 				if got := reasonOf(verifyOnce(f, cached)); got != reasonUnknownKey {
 					t.Errorf("after withdrawal and outage: got %s", got)
@@ -240,11 +240,11 @@ func TestKeysStaleness(t *testing.T) {
 		t.Fatal(err)
 	}
 	ti.down.Store(true)
-	if err := f.verifier.keys.refresh(context.Background(), false); err == nil {
+	if err := f.issuers().only().keys.refresh(context.Background(), false); err == nil {
 		t.Fatal("refresh against a down issuer succeeded")
 	}
 	start := time.Now()
-	at := func(d time.Duration) { f.verifier.now = func() time.Time { return start.Add(d) } }
+	at := func(d time.Duration) { f.issuers().now = func() time.Time { return start.Add(d) } }
 
 	at(2*time.Hour - time.Minute)
 	if err := verifyOnce(f, tok); err != nil {
@@ -268,7 +268,7 @@ func TestKeysStaleness(t *testing.T) {
 	// The issuer answers again: fresh keys, served.
 	ti.down.Store(false)
 	at(0)
-	if err := f.verifier.keys.refresh(context.Background(), false); err != nil {
+	if err := f.issuers().only().keys.refresh(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	if err := verifyOnce(f, tok); err != nil {

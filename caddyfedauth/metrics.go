@@ -2,9 +2,13 @@ package caddyfedauth
 
 import (
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/caddy-fedauth/caddy-fedauth/caddyfedauth/iam"
+	"github.com/caddy-fedauth/caddy-fedauth/caddyfedauth/routes"
 )
 
 // The collectors are process-wide, like reverse_proxy's, and registered
@@ -16,6 +20,9 @@ var fedMetrics = struct {
 	jwksFetches  *prometheus.CounterVec
 	tokenCache   *prometheus.CounterVec
 	verifyTiming *prometheus.HistogramVec
+	iamDecisions *prometheus.CounterVec
+	iamReloads   *prometheus.CounterVec
+	auditEvents  *prometheus.CounterVec
 }{}
 
 // outcome labels of caddy_fed_oidc_decisions_total. A fixed set, so the
@@ -29,6 +36,8 @@ const (
 	outcomeKeysUnavailable = "keys_unavailable"
 	outcomeKeysStale       = "keys_stale"
 	outcomeEarlyData       = "early_data"
+	outcomeIAMDenied       = "iam_denied"  // IAM refused it (403)
+	outcomeIAMRefused      = "iam_refused" // the request could not be decided: 400, 405, 413
 )
 
 func initMetrics(registry *prometheus.Registry) error {
@@ -51,12 +60,25 @@ func initMetrics(registry *prometheus.Registry) error {
 			Help:    "Time to verify a token not found in the cache (signature and claims).",
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01},
 		}, []string{"issuer"})
+		fedMetrics.iamDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "iam_decisions_total",
+			Help: "IAM decisions, by action, outcome (allowed, denied_by_statement, denied_no_match, bad_request) and mode (enforce, dry_run).",
+		}, []string{"action", "outcome", "mode"})
+		fedMetrics.iamReloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "iam_reloads_total",
+			Help: "Reloads of the IAM objects after a change, by result (ok, error).",
+		}, []string{"result"})
+		fedMetrics.auditEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "audit_events_total",
+			Help: "Audit events for the webhook, by result (sent, failed, dropped).",
+		}, []string{"result"})
 	})
 	if registry == nil {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{
 		fedMetrics.decisions, fedMetrics.jwksFetches, fedMetrics.tokenCache, fedMetrics.verifyTiming,
+		fedMetrics.iamDecisions, fedMetrics.iamReloads, fedMetrics.auditEvents,
 	} {
 		// Several fed_oidc handlers in one config share the collectors.
 		if err := registry.Register(c); err != nil {
@@ -99,4 +121,32 @@ func (m *issuerMetrics) decision(outcome string) {
 
 func (m *issuerMetrics) fetch(result string) {
 	fedMetrics.jwksFetches.WithLabelValues(m.issuer, result).Inc()
+}
+
+// iamMetrics holds a handler's IAM decision counters, resolved at
+// provision for every action and outcome, so a decision does no label
+// lookup. Calls that could not be mapped count under action "none".
+type iamMetrics struct {
+	byAction map[iam.Action]*[iam.DeniedMalformed + 1]prometheus.Counter
+}
+
+// unmappedAction labels the decisions of requests with no action.
+const unmappedAction iam.Action = "none"
+
+func newIAMMetrics(mode string) *iamMetrics {
+	m := &iamMetrics{byAction: make(map[iam.Action]*[iam.DeniedMalformed + 1]prometheus.Counter)}
+	for _, a := range append(slices.Clone(iam.Actions), routes.Unlisted, unmappedAction) {
+		var c [iam.DeniedMalformed + 1]prometheus.Counter
+		for o := range c {
+			c[o] = fedMetrics.iamDecisions.WithLabelValues(string(a), iam.Outcome(o).String(), mode)
+		}
+		m.byAction[a] = &c
+	}
+	return m
+}
+
+func (m *iamMetrics) decision(a iam.Action, o iam.Outcome) {
+	if c := m.byAction[a]; c != nil {
+		c[o].Inc()
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"os"
 
 	"go.uber.org/zap"
@@ -26,6 +25,7 @@ var (
 // how they are kept: two handlers with equal settings share one source.
 type keySourceSettings struct {
 	Issuer       string         `json:"issuer"`
+	Location     string         `json:"location,omitempty"` // a JwtIssuer's issInternal
 	JWKSURL      string         `json:"jwks_url"`
 	CABundle     string         `json:"ca_bundle"`
 	CADigest     string         `json:"ca_digest"` // a changed bundle under the same name is a new source
@@ -41,21 +41,23 @@ func (s keySourceSettings) poolKey() string {
 	return string(b)
 }
 
-// sourceSettings reads the CA bundle once, for its digest; a bad bundle
-// is reported here, naming the field.
-func (f *FedOIDC) sourceSettings() (keySourceSettings, error) {
+// sourceSettings are the key source settings of an issuer, with the
+// handler's refresh settings. It reads the CA bundle once, for its
+// digest; the source trusts exactly the bytes read here.
+func (f *FedOIDC) sourceSettings(issuer, location, jwksURL, caBundle string) (keySourceSettings, error) {
 	s := keySourceSettings{
-		Issuer:       f.Issuer,
-		JWKSURL:      f.JWKSURL,
-		CABundle:     f.CABundle,
+		Issuer:       issuer,
+		Location:     location,
+		JWKSURL:      jwksURL,
+		CABundle:     caBundle,
 		RefreshEvery: f.JWKSRefreshInterval,
 		MinInterval:  f.JWKSMinRefreshInterval,
 		MaxStale:     f.JWKSMaxStale,
 	}
-	if f.CABundle != "" {
-		b, err := os.ReadFile(f.CABundle)
+	if caBundle != "" {
+		b, err := os.ReadFile(caBundle)
 		if err != nil {
-			return s, fmt.Errorf("ca_bundle: %w", err)
+			return s, err
 		}
 		sum := sha256.Sum256(b)
 		s.CADigest = hex.EncodeToString(sum[:])
@@ -80,17 +82,9 @@ func acquireKeySource(s keySourceSettings, logger *zap.Logger) (*keySource, func
 	return src, func() { _, _ = keySources.Delete(key) }, nil
 }
 
-// A verified-token cache is shared only between handlers whose whole
-// configuration is the same, so an entry is never served under settings
-// it was not checked against. The key includes the key source, whose
-// key objects the entries point to.
-func tokenCacheKey(f *FedOIDC, source keySourceSettings) (string, error) {
-	cfg, err := json.Marshal(f)
-	if err != nil {
-		return "", err
-	}
-	return source.poolKey() + "\x00" + string(cfg), nil
-}
+// A verified-token cache is shared only between handlers whose issuers
+// are configured the very same (newTrustedIssuers makes the key), so an
+// entry is never served under settings it was not checked against.
 
 // acquireTokenCache returns the cache for key, and the function that
 // gives it back.

@@ -23,10 +23,10 @@ func TestKeySourcePool(t *testing.T) {
 	// The next config, as a reload provisions it before the old one
 	// is cleaned up: same source, its keys already there.
 	next := provisionHandler(t, ti, settings)
-	if next.verifier.keys != old.verifier.keys {
+	if next.issuers().only().keys != old.issuers().only().keys {
 		t.Fatal("equal issuer settings got a second key source")
 	}
-	if next.verifier.cache != old.verifier.cache {
+	if next.issuers().cache != old.issuers().cache {
 		t.Error("equal configs got a second token cache")
 	}
 	if err := verifyOnce(next, tok); err != nil {
@@ -38,19 +38,19 @@ func TestKeySourcePool(t *testing.T) {
 
 	// Other verification settings: the keys are shared, the cache is not.
 	azp := provisionHandler(t, ti, settings+`,"accept_azp":true`)
-	if azp.verifier.keys != old.verifier.keys {
+	if azp.issuers().only().keys != old.issuers().only().keys {
 		t.Error("a change outside the key settings started a second key source")
 	}
-	if azp.verifier.cache == old.verifier.cache {
+	if azp.issuers().cache == old.issuers().cache {
 		t.Error("a token cache was shared between different verification settings")
 	}
 	// Other key settings: a source of its own.
 	other := provisionHandler(t, ti, `,"jwks_refresh_interval":"2h"`)
-	if other.verifier.keys == old.verifier.keys {
+	if other.issuers().only().keys == old.issuers().only().keys {
 		t.Error("different key settings shared a key source")
 	}
 
-	src := old.verifier.keys
+	src := old.issuers().only().keys
 	if err := old.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestKeySourcePoolCABundleContents(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := provisionHandler(t, ti, cfg)
-	if second.verifier.keys == first.verifier.keys {
+	if second.issuers().only().keys == first.issuers().only().keys {
 		t.Error("a changed CA bundle kept the key source built with the old one")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -38,6 +39,10 @@ type identity struct {
 	Scope           string
 	Expiry          time.Time
 	placeholders    [len(identityPlaceholders)]any // boxed once, set on every request
+
+	verifier *verifier      // the issuer's, which verified it
+	claims   map[string]any // with keepClaims: strings and arrays of strings only
+	roles    atomic.Pointer[heldRoles]
 }
 
 // tokenError is a refusal of a token. reason is a fixed label for logs
@@ -84,11 +89,12 @@ type verifier struct {
 	skew      time.Duration
 	typs      map[string]struct{} // normalized by mediaType; nil: typ not checked
 	maxLife   time.Duration       // 0: lifetime not checked
-	maxSize   int
 	keys      *keySource
-	cache     *tokenCache
 	metrics   *issuerMetrics
-	now       func() time.Time
+
+	// keepClaims keeps every string and string-array claim in the
+	// identity, for IAM conditions.
+	keepClaims bool
 }
 
 var (
@@ -98,40 +104,6 @@ var (
 	errKeysUnavailable = errors.New("issuer keys not yet available")
 	errKeysStale       = errors.New("issuer keys are stale: the issuer has not answered for jwks_max_stale")
 )
-
-// verify returns the identity of a valid token, a *tokenError for an
-// invalid one, or errKeysUnavailable while the issuer's keys have never
-// been fetched (errKeysStale when it has not answered for too long).
-func (v *verifier) verify(ctx context.Context, token string) (*identity, error) {
-	// The size cap comes before anything else looks at the token.
-	if len(token) > v.maxSize {
-		return nil, refuse(reasonTooLarge, nil)
-	}
-	now := v.now()
-	keys, err := v.keys.current(now)
-	if err != nil {
-		return nil, err
-	}
-	ck := hashToken(token)
-	if e, ok := v.cache.get(ck, now); ok && keys.holds(e.key) {
-		v.metrics.cacheHit.Inc()
-		return e.id, nil
-	}
-	v.metrics.cacheMiss.Inc()
-	// Only here, not on every request: a cached token is the very bytes
-	// that passed this before, and the scan is most of a hit's cost.
-	if !isToken68(token) {
-		return nil, refuse(reasonMalformed, errNotB64Token)
-	}
-	start := time.Now()
-	id, key, err := v.verifyNew(ctx, token, keys, now)
-	v.metrics.verifyTimer.Observe(time.Since(start).Seconds())
-	if err != nil {
-		return nil, err
-	}
-	v.cache.put(ck, cachedToken{id: id, key: key, expires: id.Expiry}, now)
-	return id, nil
-}
 
 func (v *verifier) verifyNew(ctx context.Context, token string, keys *keySet, now time.Time) (*identity, *verificationKey, error) {
 	encHeader, rest, ok := strings.Cut(token, ".")
@@ -280,13 +252,13 @@ func mediaType(typ string) string {
 // checkClaims decodes the verified payload and checks it, with the
 // header's typ, against the issuer's settings.
 func (v *verifier) checkClaims(payload []byte, typ string, now time.Time) (*identity, error) {
-	c, err := decodeClaims(payload)
+	c, err := decodeClaims(payload, v.keepClaims)
 	if err != nil {
 		return nil, refuse(reasonMalformed, err)
 	}
 	id := &identity{
 		Subject: c.Subject, Issuer: c.Issuer, AuthorizedParty: c.AZP, ClientID: c.ClientID,
-		Audience: c.Audience, Scope: c.Scope,
+		Audience: c.Audience, Scope: c.Scope, verifier: v, claims: c.Claims,
 	}
 	id.placeholders = [...]any{id.Subject, id.Issuer, id.AuthorizedParty, id.ClientID,
 		strings.Join(c.Audience, ","), id.Scope}

@@ -40,10 +40,10 @@ func FuzzVerifyToken(f *testing.F) {
 	known := map[string]bool{
 		reasonTooLarge: true, reasonMalformed: true, reasonAlgNotAllowed: true, reasonForbiddenHeader: true,
 		reasonUnknownKey: true, reasonBadSignature: true, reasonExpired: true, reasonNotYetValid: true,
-		reasonWrongIssuer: true, reasonWrongAudience: true, reasonWrongType: true, reasonLifetimeTooLong: true,
+		reasonWrongIssuer: true, reasonUnknownIssuer: true, reasonWrongAudience: true, reasonWrongType: true, reasonLifetimeTooLong: true,
 	}
 	f.Fuzz(func(t *testing.T, token string) {
-		_, err := h.verifier.verify(context.Background(), token)
+		_, err := h.issuers().verify(context.Background(), token)
 		if err == nil {
 			if !minted[signedPart(token)] {
 				t.Fatalf("accepted a token the issuer did not mint: %q", token)

@@ -136,9 +136,9 @@ func TestVerifyTokens(t *testing.T) {
 		{"exp null", ti.token(t, rsaKey, with("exp", json.RawMessage("null"))), "malformed_token"},
 		{"future nbf", ti.token(t, rsaKey, with("nbf", now.Add(time.Hour).Unix())), "not_yet_valid"},
 		{"future iat", ti.token(t, rsaKey, with("iat", now.Add(time.Hour).Unix())), "not_yet_valid"},
-		{"wrong iss", ti.token(t, rsaKey, with("iss", "https://evil.example.com")), "wrong_issuer"},
-		{"iss with trailing slash", ti.token(t, rsaKey, with("iss", ti.URL()+"/")), "wrong_issuer"},
-		{"absent iss", ti.token(t, rsaKey, with("iss", nil)), "wrong_issuer"},
+		{"wrong iss", ti.token(t, rsaKey, with("iss", "https://evil.example.com")), "unknown_issuer"},
+		{"iss with trailing slash", ti.token(t, rsaKey, with("iss", ti.URL()+"/")), "unknown_issuer"},
+		{"absent iss", ti.token(t, rsaKey, with("iss", nil)), "unknown_issuer"},
 		{"iss not a string", ti.token(t, rsaKey, with("iss", 1)), "malformed_token"},
 		{"wrong aud", ti.token(t, rsaKey, with("aud", "fed-gw.tenant2")), "wrong_audience"},
 		{"absent aud", ti.token(t, rsaKey, with("aud", nil)), "wrong_audience"},
@@ -158,7 +158,7 @@ func TestVerifyTokens(t *testing.T) {
 		{"too large", ti.token(t, rsaKey, with("pad", strings.Repeat("x", defaultMaxTokenSize))), "token_too_large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.verifier.verify(context.Background(), tc.token)
+			_, err := f.issuers().verify(context.Background(), tc.token)
 			if got := reasonOf(err); got != tc.want {
 				t.Errorf("got %s (%v), want %s", got, err, tc.want)
 			}
@@ -169,7 +169,7 @@ func TestVerifyTokens(t *testing.T) {
 	}
 
 	t.Run("identity of a valid token", func(t *testing.T) {
-		id, err := f.verifier.verify(context.Background(), ti.token(t, ecKey, with("aud", []string{aud, "x"})))
+		id, err := f.issuers().verify(context.Background(), ti.token(t, ecKey, with("aud", []string{aud, "x"})))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +201,7 @@ func TestVerifyOptions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := provisionHandler(t, ti, tc.config)
-			_, err := f.verifier.verify(context.Background(), tc.token)
+			_, err := f.issuers().verify(context.Background(), tc.token)
 			if got := reasonOf(err); got != tc.want {
 				t.Errorf("got %s (%v), want %s", got, err, tc.want)
 			}
@@ -231,11 +231,11 @@ func TestVerifyStrictDecoding(t *testing.T) {
 			f := provisionHandler(t, ti, "")
 			for _, tc := range strictDecodingAttacks(t, ti, k) {
 				t.Run(tc.name, func(t *testing.T) {
-					before := f.verifier.cache.len()
+					before := f.issuers().cache.len()
 					if got := reasonOf(verifyOnce(f, tc.token)); got != tc.want {
 						t.Errorf("got %s, want %s", got, tc.want)
 					}
-					if grew := f.verifier.cache.len() > before; grew != (tc.want == "ok") {
+					if grew := f.issuers().cache.len() > before; grew != (tc.want == "ok") {
 						t.Errorf("cache grew: %v, for a token that got %s", grew, tc.want)
 					}
 				})
@@ -261,7 +261,7 @@ func TestVerifyStrictDecoding(t *testing.T) {
 				t.Errorf("%s: got %s", v.name, got)
 			}
 		}
-		if n := f.verifier.cache.len(); n != 1 {
+		if n := f.issuers().cache.len(); n != 1 {
 			t.Errorf("cache holds %d entries, want 1", n)
 		}
 	})
@@ -378,8 +378,8 @@ func TestVerifyLifetime(t *testing.T) {
 	f := provisionHandler(t, ti, `,"max_token_lifetime":"1h","clock_skew":"30s","token_cache_size":-1`)
 	off := provisionHandler(t, ti, `,"token_cache_size":-1`)
 	now := time.Unix(time.Now().Unix(), 0)
-	f.verifier.now = func() time.Time { return now }
-	off.verifier.now = f.verifier.now
+	f.issuers().now = func() time.Time { return now }
+	off.issuers().now = f.issuers().now
 	at := func(d time.Duration) int64 { return now.Add(d).Unix() }
 	const none = time.Duration(math.MinInt64) // no iat claim
 	for _, tc := range []struct {
@@ -420,7 +420,7 @@ func TestVerifyLifetime(t *testing.T) {
 }
 
 func verifyOnce(f *FedOIDC, token string) error {
-	_, err := f.verifier.verify(context.Background(), token)
+	_, err := f.issuers().verify(context.Background(), token)
 	return err
 }
 
@@ -429,7 +429,7 @@ func TestTokenCache(t *testing.T) {
 	k := ti.addKey(t, "rsa-1", "RS256", "rsa2048")
 	f := provisionHandler(t, ti, `,"clock_skew":"1ns"`)
 	clock := time.Now()
-	f.verifier.now = func() time.Time { return clock }
+	f.issuers().now = func() time.Time { return clock }
 
 	claims := ti.claims("fed-gw.tenant1")
 	claims["exp"] = clock.Add(time.Minute).Unix()
@@ -437,18 +437,18 @@ func TestTokenCache(t *testing.T) {
 	if err := verifyOnce(f, tok); err != nil {
 		t.Fatal(err)
 	}
-	if f.verifier.cache.len() != 1 {
-		t.Fatalf("cache holds %d entries, want 1", f.verifier.cache.len())
+	if f.issuers().cache.len() != 1 {
+		t.Fatalf("cache holds %d entries, want 1", f.issuers().cache.len())
 	}
 
 	t.Run("a cached token is not re-verified", func(t *testing.T) {
 		// A hit returns the cached *identity itself; verifying again
 		// would build a new one.
-		e, ok := f.verifier.cache.get(hashToken(tok), clock)
+		e, ok := f.issuers().cache.get(hashToken(tok), clock)
 		if !ok {
 			t.Fatal("token not cached")
 		}
-		id, err := f.verifier.verify(context.Background(), tok)
+		id, err := f.issuers().verify(context.Background(), tok)
 		if err != nil || id != e.id {
 			t.Errorf("second verify did not come from the cache: %v", err)
 		}
@@ -468,7 +468,7 @@ func TestTokenCache(t *testing.T) {
 		}
 		ti.withdraw("rsa-1")
 		ti.addKey(t, "rsa-2", "RS256", "rsa2048b")
-		if err := f.verifier.keys.refresh(context.Background(), false); err != nil {
+		if err := f.issuers().only().keys.refresh(context.Background(), false); err != nil {
 			t.Fatal(err)
 		}
 		if got := reasonOf(verifyOnce(f, tok)); got != "unknown_key" {

@@ -89,3 +89,10 @@ func fieldPath(path, key string) string {
 func keyPath(path, key string) string { return path + "[" + strconv.Quote(key) + "]" }
 
 func indexPath(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+
+// FieldError is an Error about a field of o found outside this package,
+// such as a JwtIssuer setting only the handler can check; it names o's
+// file and line as errors of Compile do.
+func FieldError(o Object, field string, err error) *Error {
+	return errorf(o, field, "%w", err)
+}
