@@ -21,7 +21,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-fuzz_targets=(FuzzClassifyPath FuzzVerifyToken FuzzParseHeader FuzzDecodeClaims)
+# package:target; the IAM loader and decisions, and the route map, too.
+fuzz_targets=(
+	caddyfedauth:FuzzClassifyPath caddyfedauth:FuzzVerifyToken caddyfedauth:FuzzParseHeader caddyfedauth:FuzzDecodeClaims
+	caddyfedauth/iam:FuzzParse caddyfedauth/iam:FuzzDecide caddyfedauth/iam:FuzzStringLike
+	caddyfedauth/routes:FuzzMap caddyfedauth/routes:FuzzParseObject
+)
 fuzztime=${FUZZTIME:-15s}
 phases=${TEST_PHASES:-build,xcaddy,helm,kube-apiserver,unit,e2e,fuzz,soak,bench}
 if [ -n "${TEST_DRY_RUN:-}" ]; then
@@ -102,8 +107,9 @@ kube_apiserver() {
 }
 
 fuzz() {
-	for target in "${fuzz_targets[@]}"; do
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./caddyfedauth/ || return
+	local t
+	for t in "${fuzz_targets[@]}"; do
+		go test -run '^$' -fuzz "^${t#*:}\$" -fuzztime "$fuzztime" "./${t%%:*}/" || return
 	done
 }
 
