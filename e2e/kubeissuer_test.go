@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,22 +30,12 @@ import (
 // real OpenFaaS gateway. scripts/test.sh runs it in its kube-apiserver
 // phase, with KUBE_APISERVER and ETCD set to the binaries run.sh built.
 func TestKubernetesIssuer(t *testing.T) {
-	bin := os.Getenv("FEDAUTH_E2E_BIN")
-	if bin == "" || os.Getenv("KUBE_APISERVER") == "" || os.Getenv("ETCD") == "" {
-		t.Skip("needs FEDAUTH_E2E_BIN, KUBE_APISERVER and ETCD; scripts/test.sh sets them in its kube-apiserver phase")
+	if os.Getenv("KUBE_APISERVER") == "" || os.Getenv("ETCD") == "" {
+		t.Skip("KUBE_APISERVER and ETCD are not set; scripts/test.sh sets them in its kube-apiserver phase")
 	}
-	dir := t.TempDir()
-	s, err := New(bin, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	iamDir := filepath.Join(dir, "iam")
-	if err := os.Mkdir(iamDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-
-	kube, err := StartAPIServer(filepath.Join(dir, "kube"))
+	s := newStack(t)
+	s.Namespaces = []string{"openfaas-fn", "dev", "staging"}
+	kube, err := StartAPIServer(filepath.Join(s.Dir, "kube"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,108 +111,78 @@ func TestKubernetesIssuer(t *testing.T) {
 	resigned := resignToken(t, connector, kube.SigningKey, now-60, now+540)
 	expired := resignToken(t, connector, kube.SigningKey, now-1200, now-600)
 
-	caddyfile := kubeCaddyfile(s, iamDir)
-	fatal(os.WriteFile(filepath.Join(iamDir, "kubernetes.yaml"), []byte(kubeIAMObjects(kube)), 0o600))
-	t.Setenv("FAKEPROVIDER_NAMESPACES", "openfaas-fn,dev,staging")
+	iamDir := filepath.Join(s.Dir, "iam")
+	fatal(WriteFiles(iamDir, map[string]string{"kubernetes.yaml": kubeIAMObjects(kube)}))
 	fatal(s.StartGateway(context.Background()))
-	fatal(s.StartCaddyWith(context.Background(), caddyfile))
+	fatal(s.StartCaddyWith(context.Background(), s.IAMCaddyfile("iam "+iamDir)))
 	for _, ns := range []string{"dev", "staging"} {
 		fatal(s.deployDirect("env-"+ns, ns))
 	}
-	client, err := s.HTTPClient()
-	fatal(err)
-	do := func(t *testing.T, method, path, token, body string) (int, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, s.SecureURL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	// Caddy issues its certificate and fetches the keys in the
-	// background after it starts.
+	// Caddy fetches the keys in the background after it starts.
 	fatal(waitUntil(context.Background(), "a first decision on the connector's token", func() bool {
-		req, _ := http.NewRequest("GET", s.SecureURL+"/system/functions?namespace=dev", nil)
-		req.Header.Set("Authorization", "Bearer "+connector)
-		resp, err := client.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode != http.StatusServiceUnavailable
+		code, _, _, err := request("GET", s.IAMURL+"/system/functions?namespace=dev", connector, "")
+		return err == nil && code != http.StatusServiceUnavailable
 	}))
 
+	// decided counts the requests decided with outcome for the issuer.
+	decided := func(outcome string) string {
+		v, err := s.Metric(`caddy_fed_oidc_decisions_total{issuer="` + kube.Issuer + `",outcome="` + outcome + `"}`)
+		if err != nil {
+			return "0"
+		}
+		return v
+	}
+	const list = "/system/functions?namespace=dev"
 	for _, tc := range []struct {
 		name, method, path, token, body string
 		want                            int
 		contains                        string
+		outcome                         string // counted for the issuer; "" for none
 	}{
-		{"the connector lists functions in dev", "GET", "/system/functions?namespace=dev", connector, "", 200, `"env-dev"`},
-		{"the connector may not list staging", "GET", "/system/functions?namespace=staging", connector, "", 403, ""},
-		{"the connector may not deploy to dev", "POST", "/system/functions", connector, `{"service":"fn","image":"ghcr.io/openfaas/alpine:latest","namespace":"dev"}`, 403, ""},
-		{"the connector may not read the system info", "GET", "/system/info", connector, "", 403, ""},
-		{"another ServiceAccount matches no role", "GET", "/system/functions?namespace=dev", otherSA, "", 403, ""},
-		{"a token for the apiserver's audience is refused", "GET", "/system/functions?namespace=dev", forAPIServer, "", 401, ""},
-		{"re-signed with the issuer's key and valid dates (control)", "GET", "/system/functions?namespace=dev", resigned, "", 200, `"env-dev"`},
-		{"re-signed with the issuer's key and expired", "GET", "/system/functions?namespace=dev", expired, "", 401, ""},
-		{"a tampered signature", "GET", "/system/functions?namespace=dev", connector[:len(connector)-6] + "AAAAAA", "", 401, ""},
-		{"garbage", "GET", "/system/functions?namespace=dev", "not-a-token", "", 401, ""},
+		{"the connector lists functions in dev", "GET", list, connector, "", 200, `"env-dev"`, "allowed"},
+		{"the connector may not list staging", "GET", "/system/functions?namespace=staging", connector, "", 403, "", "iam_denied"},
+		{"the connector may not deploy to dev", "POST", "/system/functions", connector, `{"service":"fn","image":"ghcr.io/openfaas/alpine:latest","namespace":"dev"}`, 403, "", "iam_denied"},
+		{"the connector may not read the system info", "GET", "/system/info", connector, "", 403, "", "iam_denied"},
+		{"another ServiceAccount matches no role", "GET", list, otherSA, "", 403, "", "iam_denied"},
+		{"a token for the apiserver's audience is refused", "GET", list, forAPIServer, "", 401, "", "wrong_audience"},
+		{"re-signed with the issuer's key and valid dates (control)", "GET", list, resigned, "", 200, `"env-dev"`, "allowed"},
+		{"re-signed with the issuer's key and expired", "GET", list, expired, "", 401, "", "expired"},
+		{"a tampered signature", "GET", list, connector[:len(connector)-6] + "AAAAAA", "", 401, "", "bad_signature"},
+		{"garbage", "GET", list, "not-a-token", "", 401, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, body := do(t, tc.method, tc.path, tc.token, tc.body)
-			if code != tc.want || !strings.Contains(body, tc.contains) {
+			before := decided(tc.outcome)
+			code, _, body, err := request(tc.method, s.IAMURL+tc.path, tc.token, tc.body)
+			if err != nil || code != tc.want || !strings.Contains(string(body), tc.contains) {
 				t.Errorf("%s %s: %d %q, want %d with %q\n--- caddy log:\n%s", tc.method, tc.path, code, body, tc.want, tc.contains, s.Log("caddy"))
+			}
+			if after := decided(tc.outcome); tc.outcome != "" && after == before {
+				t.Errorf("decided as %s: still %s, want one more", tc.outcome, after)
 			}
 		})
 	}
 
 	t.Run("the connector sees only dev of the namespaces", func(t *testing.T) {
-		code, body := do(t, "GET", "/system/namespaces", connector, "")
 		var got []string
-		if err := json.Unmarshal([]byte(body), &got); code != 200 || err != nil || len(got) != 1 || got[0] != "dev" {
-			t.Errorf("GET /system/namespaces: %d %s, want 200 [\"dev\"]", code, body)
+		if code := getJSON(t, s.IAMURL+"/system/namespaces", connector, &got); code != 200 || !slices.Equal(got, []string{"dev"}) {
+			t.Errorf("GET /system/namespaces: %d %q, want 200 [dev]", code, got)
 		}
 	})
 
 	t.Run("faas-cli with the connector's token", func(t *testing.T) {
-		secure := []string{"-g", s.SecureURL, "--tls-no-verify", "--token", connector}
-		out, err := s.Run("faas-cli", "", append([]string{"list", "-n", "dev"}, secure...)...)
+		out, err := s.FaaSCLI(s.IAMURL, connector, "list", "-n", "dev")
 		if err != nil || !strings.Contains(out, "env-dev") {
 			t.Errorf("faas-cli list -n dev: %v\n%s", err, out)
 		}
-		out, err = s.Run("faas-cli", "", append([]string{"list", "-n", "staging"}, secure...)...)
-		if err == nil || !strings.Contains(out, "403") {
+		out, err = s.FaaSCLI(s.IAMURL, connector, "namespaces")
+		if got := listedNamespaces(out); err != nil || !slices.Equal(got, []string{"dev"}) {
+			t.Errorf("faas-cli namespaces: %q, want [dev]: %v\n%s", got, err, out)
+		}
+		out, err = s.FaaSCLI(s.IAMURL, connector, "list", "-n", "staging")
+		if m := refusal.FindStringSubmatch(out); err == nil || m == nil || m[1] != "403" {
 			t.Errorf("faas-cli list -n staging: want a 403 failure, got %v\n%s", err, out)
 		}
 	})
-}
-
-// kubeCaddyfile is our Caddy with its trusted issuers, roles and policies
-// in iamDir, in front of the stack's gateway.
-func kubeCaddyfile(s *Stack, iamDir string) string {
-	return fmt.Sprintf(`{
-	admin 127.0.0.1:%s
-	skip_install_trust
-	auto_https disable_redirects
-	storage file_system %s
-}
-
-https://127.0.0.1:%s {
-	bind 127.0.0.1
-	tls internal
-	fed_oidc {
-		iam %s
-		gateway_basic_auth %[5]s/basic-auth-user %[5]s/basic-auth-password
-	}
-	reverse_proxy %s {
-		transport fed_oidc
-	}
-}
-`, port(s.AdminURL), filepath.Join(s.Dir, "caddy-data"), port(s.SecureURL), iamDir, s.GatewaySecrets, s.GatewayURL)
 }
 
 // kubeIAMObjects trusts the apiserver's service-account issuer, fetched
