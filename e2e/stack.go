@@ -1,7 +1,8 @@
 // Package e2e runs the federated gateway end to end on 127.0.0.1: the
 // real oidc-provider IdP (idp/), the real OpenFaaS gateway and faas-cli
-// (tools/), an in-memory OpenFaaS provider, and our Caddy. The end-to-end
-// tests and the demo (demo/) share it.
+// (tools/), an in-memory OpenFaaS provider, and our Caddy; for
+// TestKubernetesIssuer also the real kube-apiserver of k8s/apiserver
+// (kube.go). The end-to-end tests and the demo (demo/) share it.
 package e2e
 
 import (
