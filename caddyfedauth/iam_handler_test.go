@@ -552,3 +552,93 @@ spec:
 		t.Errorf("only %d concurrent requests ran", total)
 	}
 }
+
+// TestAuditReceiverTrouble sends requests through sites whose audit
+// webhook is down, hangs, or answers 500, with a queue of 4 events: every
+// request is answered as if there were no webhook, and what could not be
+// queued is counted as dropped.
+func TestAuditReceiverTrouble(t *testing.T) {
+	ti := newTestIssuer(t)
+	key := ti.addKey(t, "k", "ES256", "p256")
+	gw := newIAMGateway(t)
+	hang := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-hang }))
+	t.Cleanup(func() { close(hang); slow.Close() })
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	deadURL := closed.URL
+	closed.Close()
+
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "objects.yaml"), `
+apiVersion: iam.openfaas.com/v1
+kind: Policy
+metadata: {name: p}
+spec:
+  statement:
+  - {sid: s, action: ["Function:*"], effect: Allow, resource: ["*"]}
+---
+apiVersion: iam.openfaas.com/v1
+kind: Role
+metadata: {name: r}
+spec:
+  policy: [p]
+  principal: {jwt:sub: [client-123]}
+`)
+	secretFile := filepath.Join(dir, "secret")
+	writeFile(t, secretFile, "s")
+	site := func(host, url string) string {
+		return fmt.Sprintf(`
+	http://%s:{http} {
+		fed_oidc {
+			issuer %s
+			audience fed-gw.tenant1
+			iam %s/objects.yaml
+			audit_webhook %s {
+				secret_file %s
+				methods *
+				queue_size 4
+				batch_size 2
+				flush_interval 10ms
+				timeout 30s
+				max_retries 3
+			}
+		}
+		reverse_proxy %s
+	}`, host, ti.URL(), dir, url, secretFile, gw.srv.URL)
+	}
+	tester := newInProcessCaddy(t, site("down.localhost", deadURL)+site("slow.localhost", slow.URL)+site("failing.localhost", failing.URL))
+	token := "Bearer " + ti.token(t, key, ti.claims("fed-gw.tenant1"))
+	waitFor(t, "keys", func() bool {
+		return do(t, tester, "GET", "down.localhost", "/system/functions", token).StatusCode == 200
+	})
+	dropped := func() float64 {
+		for _, line := range strings.Split(scrapeMetrics(t), "\n") {
+			if strings.HasPrefix(line, `caddy_fed_oidc_audit_events_total{result="dropped"}`) {
+				var v float64
+				fmt.Sscan(strings.Fields(line)[1], &v)
+				return v
+			}
+		}
+		return 0
+	}
+	before := dropped()
+	const perSite = 200
+	for _, host := range []string{"down.localhost", "slow.localhost", "failing.localhost"} {
+		for i := range perSite {
+			if s := do(t, tester, "GET", host, "/system/functions", token).StatusCode; s != 200 {
+				t.Fatalf("%s: request %d got %d with the audit receiver in trouble", host, i, s)
+			}
+		}
+	}
+	gw.take()
+	// Each site's sender holds at most its queue (4) and the batch in
+	// delivery (2), so nearly all of the 600 events are dropped, and
+	// counted, while no request waited for the receiver.
+	if got := dropped() - before; got < 3*(perSite-6) {
+		t.Errorf("%v events counted as dropped, want at least %d", got, 3*(perSite-6))
+	}
+}
