@@ -45,7 +45,7 @@ func TestIAM(t *testing.T) {
 	fatal(os.WriteFile(secretFile, []byte(auditSecret+"\n"), 0o600))
 
 	iamDir := filepath.Join(s.Dir, "iam")
-	fatal(WriteFiles(iamDir, iamObjects(s, "refs/heads/main")))
+	fatal(WriteFiles(iamDir, s.IAMObjects("refs/heads/main")))
 	config := func(mode, dir string, flat ...string) string {
 		return s.IAMCaddyfile(strings.Join(flat, "\n") + fmt.Sprintf(`
 			iam %s
@@ -80,7 +80,7 @@ func TestIAM(t *testing.T) {
 	allowed := func(t *testing.T, token string, args ...string) string {
 		t.Helper()
 		out, err := faas(token, args...)
-		if err != nil || refusal.MatchString(out) || strings.Contains(out, "Forbidden") {
+		if err != nil || Refusal.MatchString(out) || strings.Contains(out, "Forbidden") {
 			t.Errorf("faas-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		return out
@@ -91,7 +91,7 @@ func TestIAM(t *testing.T) {
 	forbidden := func(t *testing.T, token string, args ...string) {
 		t.Helper()
 		out, _ := faas(token, args...)
-		if m := refusal.FindStringSubmatch(out); m == nil || m[1] != "403" {
+		if m := Refusal.FindStringSubmatch(out); m == nil || m[1] != "403" {
 			t.Errorf("faas-cli %s: want a 403, got:\n%s", strings.Join(args, " "), out)
 		}
 	}
@@ -117,7 +117,7 @@ func TestIAM(t *testing.T) {
 
 	t.Run("the automation client sees every namespace", func(t *testing.T) {
 		out := allowed(t, automation, "namespaces")
-		if got := listedNamespaces(out); !slices.Equal(got, s.Namespaces) {
+		if got := ListedNamespaces(out); !slices.Equal(got, s.Namespaces) {
 			t.Errorf("faas-cli namespaces: %q, want %q\n%s", got, s.Namespaces, out)
 		}
 		allowed(t, automation, "list")
@@ -171,7 +171,7 @@ func TestIAM(t *testing.T) {
 
 	t.Run("faas-cli namespaces shows CI only staging", func(t *testing.T) {
 		out := allowed(t, ciMain, "namespaces")
-		if got := listedNamespaces(out); !slices.Equal(got, []string{"staging"}) {
+		if got := ListedNamespaces(out); !slices.Equal(got, []string{"staging"}) {
 			t.Errorf("faas-cli namespaces: %q, want [staging]\n%s", got, out)
 		}
 	})
@@ -204,7 +204,7 @@ func TestIAM(t *testing.T) {
 			forbidden(t, ciFeature, "secret", "list", "-n", ns)
 		}
 		out, _ := faas(ciFeature, "namespaces")
-		if got := listedNamespaces(out); len(got) != 0 {
+		if got := ListedNamespaces(out); len(got) != 0 {
 			t.Errorf("faas-cli namespaces shows %q to the feature branch:\n%s", got, out)
 		}
 		if fns := functions(t, "staging"); slices.Contains(fns, "app") {
@@ -214,7 +214,7 @@ func TestIAM(t *testing.T) {
 
 	t.Run("the auditor reads everything and changes nothing", func(t *testing.T) {
 		out := allowed(t, auditor, "namespaces")
-		if got := listedNamespaces(out); !slices.Equal(got, s.Namespaces) {
+		if got := ListedNamespaces(out); !slices.Equal(got, s.Namespaces) {
 			t.Errorf("faas-cli namespaces: %q, want %q\n%s", got, s.Namespaces, out)
 		}
 		for _, ns := range s.Namespaces {
@@ -338,7 +338,7 @@ func TestIAM(t *testing.T) {
 
 		// The same in a ConfigMap volume: the kubelet's ..data symlink swap.
 		cmDir := filepath.Join(s.Dir, "iam-configmap")
-		fatal(kubesecret.Write(cmDir, iamObjects(s, "refs/heads/main")))
+		fatal(kubesecret.Write(cmDir, s.IAMObjects("refs/heads/main")))
 		if out, err := s.ReloadCaddy(config("enforce", cmDir)); err != nil {
 			t.Fatalf("caddy reload: %v\n%s", err, out)
 		}
@@ -348,13 +348,13 @@ func TestIAM(t *testing.T) {
 
 	t.Run("the flat issuer is one more trusted issuer", func(t *testing.T) {
 		dir := filepath.Join(s.Dir, "iam-flat")
-		objs := iamObjects(s, "refs/heads/main")
+		objs := s.IAMObjects("refs/heads/main")
 		delete(objs, "issuer-provider.yaml")
 		fatal(WriteFiles(dir, objs))
 		if out, err := s.ReloadCaddy(config("enforce", dir, "issuer "+s.IdPURL, "audience "+KeycloakClient+" "+Audience)); err != nil {
 			t.Fatalf("caddy reload: %v\n%s", err, out)
 		}
-		if out := allowed(t, automation, "namespaces"); !slices.Equal(listedNamespaces(out), s.Namespaces) {
+		if out := allowed(t, automation, "namespaces"); !slices.Equal(ListedNamespaces(out), s.Namespaces) {
 			t.Errorf("the automation's namespaces:\n%s", out)
 		}
 		allowed(t, auditor, "list", "-n", "dev")
@@ -415,7 +415,7 @@ func reloadCase(t *testing.T, s *Stack, soon func() context.Context, how string,
 		t.Fatalf("%s: the feature branch gets %d before the change, want 403", how, code)
 	}
 	t0 := time.Now()
-	if err := write(iamObjects(s, "refs/heads/*")); err != nil {
+	if err := write(s.IAMObjects("refs/heads/*")); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitUntil(soon(), how+": the feature branch allowed", func() bool { return feature() == 200 }); err != nil {
@@ -424,7 +424,7 @@ func reloadCase(t *testing.T, s *Stack, soon func() context.Context, how string,
 	t.Logf("%s: a change took effect in %v (iam_reload_interval 1s)", how, time.Since(t0).Round(10*time.Millisecond))
 
 	logBefore := len(s.FullLog("caddy"))
-	broken := iamObjects(s, "refs/heads/*")
+	broken := s.IAMObjects("refs/heads/*")
 	broken["roles.yaml"] = strings.Replace(broken["roles.yaml"], "policy:", "policy: [unclosed", 1)
 	if err := write(broken); err != nil {
 		t.Fatal(err)
@@ -439,130 +439,13 @@ func reloadCase(t *testing.T, s *Stack, soon func() context.Context, how string,
 		t.Errorf("%s: no error naming roles.yaml was logged:\n%s", how, logged)
 	}
 
-	if err := write(iamObjects(s, "refs/heads/main")); err != nil {
+	if err := write(s.IAMObjects("refs/heads/main")); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitUntil(soon(), how+": the fix applied", func() bool { return feature() == 403 }); err != nil {
 		t.Fatal(err)
 	}
 }
-
-// iamObjects is the IAM directory: the two issuers, three policies (a
-// kind: List) and three roles (multi-document YAML). ciRef is the ref pattern the CI role
-// accepts.
-func iamObjects(s *Stack, ciRef string) map[string]string {
-	return map[string]string{
-		// The provider's own IdP: its automation and its auditor.
-		"issuer-provider.yaml": fmt.Sprintf(`apiVersion: iam.openfaas.com/v1
-kind: JwtIssuer
-metadata:
-  name: provider
-  namespace: openfaas
-spec:
-  iss: %s
-  aud: [%s, %s]
-  tokenExpiry: 30m
-`, s.IdPURL, KeycloakClient, Audience),
-		// The customer's CI, as GitHub Actions: the audience is the gateway.
-		"issuer-ci.yaml": fmt.Sprintf(`apiVersion: iam.openfaas.com/v1
-kind: JwtIssuer
-metadata:
-  name: ci
-  namespace: openfaas
-spec:
-  iss: %s
-  aud: ["%s"]
-  tokenExpiry: 30m
-`, s.CIIdPURL, s.IAMURL),
-		"policies.yaml": `apiVersion: v1
-kind: List
-items:
-- apiVersion: iam.openfaas.com/v1
-  kind: Policy
-  metadata:
-    name: staging-rw
-    namespace: openfaas
-  spec:
-    statement:
-    # Namespace:List, as in seed 002 and the docs' CI policy, lets faas-cli
-    # namespaces list the namespaces this role may act in.
-    - sid: 1-rw-staging
-      action: ["Function:*", "Secret:*", "Namespace:List"]
-      effect: Allow
-      resource: ["staging:*"]
-- apiVersion: iam.openfaas.com/v1
-  kind: Policy
-  metadata:
-    name: full-access
-    namespace: openfaas
-  spec:
-    statement:
-    - sid: 1-all
-      action: ["*"]
-      effect: Allow
-      resource: ["*"]
-- apiVersion: iam.openfaas.com/v1
-  kind: Policy
-  metadata:
-    name: read-only
-    namespace: openfaas
-  spec:
-    statement:
-    - sid: 1-read
-      action: [Function:List, Function:Get, Namespace:List]
-      effect: Allow
-      resource: ["*"]
-`,
-		"roles.yaml": fmt.Sprintf(`apiVersion: iam.openfaas.com/v1
-kind: Role
-metadata:
-  name: ci-deployers
-  namespace: openfaas
-spec:
-  policy:
-  - staging-rw
-  condition:
-    StringEqual:
-      jwt:iss: ["%[1]s"]
-      jwt:repository: [%[2]s]
-    StringLike:
-      jwt:ref: ["%[3]s"]
----
-apiVersion: iam.openfaas.com/v1
-kind: Role
-metadata:
-  name: automation
-  namespace: openfaas
-spec:
-  policy: [full-access]
-  principal:
-    jwt:sub: [%[4]s]
-  condition:
-    StringEqual:
-      jwt:iss: ["%[5]s"]
----
-apiVersion: iam.openfaas.com/v1
-kind: Role
-metadata:
-  name: auditors
-  namespace: openfaas
-spec:
-  policy: [read-only]
-  principal:
-    jwt:sub: ["%[6]s@clients"]
-  condition:
-    StringEqual:
-      jwt:iss: ["%[5]s"]
-`, s.CIIdPURL, CIRepository, ciRef, KeycloakClient, s.IdPURL, Auth0Client),
-	}
-}
-
-// refusal is how faas-cli prints a status it did not expect (proxy/*.go:
-// "server returned unexpected status code: 403 - ...", "Server returned
-// unexpected status code 403 ...", "Unexpected status: 403, message:
-// ..."); the group is the status. go-sdk (namespaces) prints only the
-// body of a 403.
-var refusal = regexp.MustCompile(`(?i)unexpected status(?: code)?:? (\d{3})\b`)
 
 // iamOptions are the fed_oidc options of the IAM wiring; a binary that
 // refuses one of them does not have it yet.
@@ -585,17 +468,6 @@ func skipUnlessIAM(t *testing.T, s *Stack, caddyfile string) {
 		t.Skipf("the fed_oidc of %s does not know %q yet (IAM not wired into the handler): %s", s.Bin, m[1], strings.TrimSpace(out))
 	}
 	t.Fatalf("caddy adapt: %v\n%s", err, out)
-}
-
-// listedNamespaces reads faas-cli namespaces' output (" - name" lines).
-func listedNamespaces(out string) []string {
-	var ns []string
-	for _, l := range strings.Split(out, "\n") {
-		if n, ok := strings.CutPrefix(l, " - "); ok {
-			ns = append(ns, strings.TrimSpace(n))
-		}
-	}
-	return ns
 }
 
 // load sends GET /system/functions?namespace=staging, for each token in

@@ -211,11 +211,17 @@ func (s *Stack) globalOptions() string {
 `, port(s.AdminURL), filepath.Join(s.Dir, "caddy-data"))
 }
 
-// IAMCaddyfile is a config with one site, at IAMURL: fed_oidc with the
-// given options (issuer, audience, iam, iam_mode, audit_webhook, ...;
-// one per line) in front of the gateway, with the gateway's credential.
+// IAMCaddyfile is a config with one site, IAMSite.
 func (s *Stack) IAMCaddyfile(options string) string {
-	return s.globalOptions() + fmt.Sprintf(`
+	return s.globalOptions() + s.IAMSite(options)
+}
+
+// IAMSite is the site at IAMURL: fed_oidc with the given options
+// (issuer, audience, iam, iam_mode, audit_webhook, ...; one per line) in
+// front of the gateway, with the gateway's credential. Caddyfile() +
+// IAMSite(...) serves all three sites.
+func (s *Stack) IAMSite(options string) string {
+	return fmt.Sprintf(`
 http://127.0.0.1:%[1]s {
 	bind 127.0.0.1
 	fed_oidc {
@@ -229,12 +235,22 @@ http://127.0.0.1:%[1]s {
 `, port(s.IAMURL), indent(options, "\t\t"), s.GatewaySecrets, s.GatewayURL)
 }
 
-// indent puts prefix before each non-empty line of text.
+// indent puts prefix before each non-empty line of text, and a tab more
+// for each block ({ ... }) the line is in.
 func indent(text, prefix string) string {
 	lines := strings.Split(strings.Trim(text, "\n"), "\n")
+	depth := 0
 	for i, l := range lines {
-		if l = strings.TrimSpace(l); l != "" {
-			lines[i] = prefix + l
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if strings.HasPrefix(l, "}") {
+			depth = max(depth-1, 0)
+		}
+		lines[i] = prefix + strings.Repeat("\t", depth) + l
+		if strings.HasSuffix(l, "{") {
+			depth++
 		}
 	}
 	return strings.Join(lines, "\n")
