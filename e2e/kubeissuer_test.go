@@ -175,11 +175,11 @@ func TestKubernetesIssuer(t *testing.T) {
 			t.Errorf("faas-cli list -n dev: %v\n%s", err, out)
 		}
 		out, err = s.FaaSCLI(s.IAMURL, connector, "namespaces")
-		if got := listedNamespaces(out); err != nil || !slices.Equal(got, []string{"dev"}) {
+		if got := ListedNamespaces(out); err != nil || !slices.Equal(got, []string{"dev"}) {
 			t.Errorf("faas-cli namespaces: %q, want [dev]: %v\n%s", got, err, out)
 		}
 		out, err = s.FaaSCLI(s.IAMURL, connector, "list", "-n", "staging")
-		if m := refusal.FindStringSubmatch(out); err == nil || m == nil || m[1] != "403" {
+		if m := Refusal.FindStringSubmatch(out); err == nil || m == nil || m[1] != "403" {
 			t.Errorf("faas-cli list -n staging: want a 403 failure, got %v\n%s", err, out)
 		}
 	})
