@@ -307,6 +307,13 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	f.watchers = new(sync.WaitGroup)
 	f.snap = new(atomic.Pointer[snapshot])
 
+	if ga := f.GatewayBasicAuth; ga != nil {
+		f.credential = &upstreamCredential{userFile: ga.UserFile, passwordFile: ga.PasswordFile, logger: f.logger}
+		if err := f.credential.load(); err != nil {
+			return err
+		}
+	}
+
 	files, digest, err := f.readIAM()
 	if err != nil {
 		return fmt.Errorf("iam: %w", err)
@@ -319,20 +326,28 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		return err
 	}
 	f.snap.Store(snap)
+	life, cancel := context.WithCancel(ctx)
+	f.cancel = cancel // from here on, Cleanup gives back what was taken
+	if err := f.startBackground(ctx, life); err != nil {
+		_ = f.Cleanup()
+		return err
+	}
 	if snap.set != nil {
 		f.iamMetrics = newIAMMetrics(f.IAMMode)
 		f.logIAMLoaded("IAM objects loaded", snap.set)
 	}
+	return nil
+}
 
+// startBackground opens the audit webhook and starts the credential
+// reload and, once the config runs, the IAM watcher.
+func (f *FedOIDC) startBackground(ctx caddy.Context, life context.Context) error {
 	if f.AuditWebhook != nil {
+		var err error
 		if f.webhook, err = openAuditSink(f.AuditWebhook, f.logger.Named("audit_webhook")); err != nil {
-			snap.issuers.release()
 			return err
 		}
 	}
-
-	life, cancel := context.WithCancel(ctx)
-	f.cancel = cancel
 	if f.IAM != "" {
 		f.watchers.Add(1)
 		err := startWithConfig(ctx, func() { go f.watchIAM(life, time.Duration(f.IAMReloadInterval), f.watchers) })
@@ -341,13 +356,8 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-
-	if ga := f.GatewayBasicAuth; ga != nil {
-		f.credential = &upstreamCredential{userFile: ga.UserFile, passwordFile: ga.PasswordFile, logger: f.logger}
-		if err := f.credential.load(); err != nil {
-			return err
-		}
-		go f.credential.watch(life, time.Duration(ga.ReloadInterval))
+	if f.credential != nil {
+		go f.credential.watch(life, time.Duration(f.GatewayBasicAuth.ReloadInterval))
 	}
 	return nil
 }
