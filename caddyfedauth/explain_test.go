@@ -29,7 +29,7 @@ metadata: {name: staging-rw}
 spec:
   statement:
   - sid: rw
-    action: ["Function:*"]
+    action: ["Function:*", "Namespace:List"]
     effect: Allow
     resource: ["staging:*"]
   - sid: keep-prod
@@ -99,14 +99,6 @@ func newExplainEnv(t *testing.T, sites string) *explainEnv {
 	return env
 }
 
-func writeFile(t *testing.T, name, data string) string {
-	t.Helper()
-	if err := os.WriteFile(name, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
-
 // oneSite is a gateway site as deployed: IAM enforced, the gateway
 // credential from files that do not exist here (explain must not need
 // them), and the transport that sends it.
@@ -173,16 +165,21 @@ func explainJSON(t *testing.T, args ...string) (int, explanation) {
 // tokenFile writes tok where --token @file reads it.
 func tokenFile(t *testing.T, tok string) string {
 	t.Helper()
-	return "@" + writeFile(t, filepath.Join(t.TempDir(), "token"), tok+"\n")
+	return atFile(t, "token", tok+"\n")
+}
+
+// atFile writes data to a new file and returns @file, as flags take it.
+func atFile(t *testing.T, name, data string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	writeFile(t, p, data)
+	return "@" + p
 }
 
 func TestExplainRequest(t *testing.T) {
 	env := newExplainEnv(t, oneSite)
 	main := env.ciToken(t, "refs/heads/main", nil)
 	branch := env.ciToken(t, "refs/heads/feature", nil)
-	bodyFile := func(body string) string {
-		return "@" + writeFile(t, filepath.Join(t.TempDir(), "body.json"), body)
-	}
 	for _, tc := range []struct {
 		name     string
 		token    string
@@ -215,8 +212,19 @@ func TestExplainRequest(t *testing.T) {
 				QueryRewritten: true, BodyBytes: 44, BodyUnchanged: true, Credential: credentialAttached},
 		},
 		{
+			// An invocation's body is the function's: not read, and
+			// no gateway credential goes with it.
+			name: "invocation", token: main,
+			args:   []string{"--method", "POST", "--path", "/function/api.staging/run?x=1", "--body", `{"Namespace":1}`},
+			status: explainAllowed, http: 200, action: "Function:Invoke staging:api",
+			decision: &decisionInfo{Outcome: "allowed", Role: "ci-staging", Policy: "staging-rw", Sid: "rw",
+				Reason: "allowed by role ci-staging, policy staging-rw, statement rw", Enforced: true},
+			upstream: &upstreamInfo{Method: "POST", Path: "/function/api.staging/run", Query: "x=1",
+				BodyBytes: 15, BodyUnchanged: true, Credential: credentialNone},
+		},
+		{
 			name: "denied by statement", token: main,
-			args:   []string{"--method", "DELETE", "--path", "/system/functions", "--body", bodyFile(`{"functionName":"prod-api","namespace":"staging"}`)},
+			args:   []string{"--method", "DELETE", "--path", "/system/functions", "--body", atFile(t, "body.json", `{"functionName":"prod-api","namespace":"staging"}`)},
 			status: explainDenied, http: 403, action: "Function:Delete staging:prod-api",
 			decision: &decisionInfo{Outcome: "denied_by_statement", Role: "ci-staging", Policy: "staging-rw", Sid: "keep-prod",
 				Reason: "denied by role ci-staging, policy staging-rw, statement keep-prod", Enforced: true},
@@ -348,7 +356,7 @@ func TestExplainAccess(t *testing.T) {
 	env := newExplainEnv(t, oneSite)
 	status, e := explainJSON(t, "--config", env.config, "--token", tokenFile(t, env.ciToken(t, "refs/heads/main", nil)))
 	fn := []string{"Function:List", "Function:Get", "Function:Create", "Function:Update", "Function:Delete",
-		"Function:Logs", "Function:Scale", "Function:Invoke"}
+		"Function:Logs", "Function:Scale", "Function:Invoke", "Namespace:List"}
 	if status != explainAllowed || e.Access == nil || e.Request != nil {
 		t.Fatalf("status %d, explanation %+v", status, e)
 	}
@@ -361,7 +369,7 @@ func TestExplainAccess(t *testing.T) {
 		t.Errorf("cluster = %v, want nothing", e.Access.Cluster)
 	}
 	wantStmts := []grantInfo{
-		{Role: "ci-staging", Policy: "staging-rw", Sid: "rw", Effect: "Allow", Action: []string{"Function:*"}, Resource: []string{"staging:*"}},
+		{Role: "ci-staging", Policy: "staging-rw", Sid: "rw", Effect: "Allow", Action: []string{"Function:*", "Namespace:List"}, Resource: []string{"staging:*"}},
 		{Role: "ci-staging", Policy: "staging-rw", Sid: "keep-prod", Effect: "Deny", Action: []string{"Function:Delete"}, Resource: []string{"staging:prod-*"}},
 	}
 	if !reflect.DeepEqual(e.Access.Statements, wantStmts) {
@@ -391,11 +399,21 @@ func TestExplainNamespaces(t *testing.T) {
 	env := newExplainEnv(t, oneSite)
 	c := env.ti.claims("fed-gw.tenant1")
 	c["sub"] = "auditor"
-	status, e := explainJSON(t, "--config", env.config, "--token", tokenFile(t, env.ti.token(t, env.key, c)),
-		"--path", "/system/namespaces")
-	want := &namespacesInfo{Gateway: []string{"kube-system", "openfaas-fn"}, Client: []string{"openfaas-fn"}}
-	if status != explainAllowed || e.Upstream == nil || !reflect.DeepEqual(e.Upstream.Namespaces, want) {
-		t.Fatalf("status %d, upstream %+v; want 0 and namespaces %+v", status, e.Upstream, want)
+	for _, tc := range []struct {
+		name, token string
+		want        namespacesInfo
+	}{
+		{"CI sees staging only", env.ciToken(t, "refs/heads/main", nil),
+			namespacesInfo{Gateway: []string{"openfaas-fn", "staging"}, Client: []string{"staging"}}},
+		{"the auditor sees all but kube-system", env.ti.token(t, env.key, c),
+			namespacesInfo{Gateway: []string{"kube-system", "openfaas-fn"}, Client: []string{"openfaas-fn"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, e := explainJSON(t, "--config", env.config, "--token", tokenFile(t, tc.token), "--path", "/system/namespaces")
+			if status != explainAllowed || e.Upstream == nil || !reflect.DeepEqual(e.Upstream.Namespaces, &tc.want) {
+				t.Fatalf("status %d, upstream %+v; want 0 and namespaces %+v", status, e.Upstream, tc.want)
+			}
+		})
 	}
 }
 
