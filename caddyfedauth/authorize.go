@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -28,10 +29,19 @@ type accessCheck struct {
 	roles    *iam.Roles
 	decision iam.Decision
 	refused  *routes.Error // the request could not be decided on
+
+	// requestID is taken before the request goes on: Caddy makes it on
+	// first use, in the request's variables, which reverse_proxy's dialer
+	// may still read after the answer.
+	requestID string
 }
 
 func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity) *accessCheck {
-	return &accessCheck{started: time.Now(), r: r, path: r.URL.EscapedPath(), id: id}
+	ac := &accessCheck{started: time.Now(), r: r, path: r.URL.EscapedPath(), id: id}
+	if f.webhook != nil || f.auditLog.Core().Enabled(zapcore.InfoLevel) {
+		ac.requestID = requestID(r)
+	}
+	return ac
 }
 
 // mapRequest reads what the request asks for (routes.Map), the body only

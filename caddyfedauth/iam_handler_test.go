@@ -418,6 +418,10 @@ func TestIAMInCaddy(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
+		// The sender counts a batch once the receiver has answered it.
+		waitFor(t, "the sent events counted", func() bool {
+			return strings.Contains(scrapeMetrics(t), `caddy_fed_oidc_audit_events_total{result="sent"}`)
+		})
 		m := scrapeMetrics(t)
 		for _, want := range []string{
 			`caddy_fed_oidc_iam_decisions_total{action="Function:List",mode="enforce",outcome="allowed"}`,
