@@ -20,7 +20,8 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 	requestID := requestID(ac.r)
 	if c != nil {
 		d := ac.decision
-		fields := []zap.Field{
+		fields := make([]zap.Field, 0, 18) // one allocation for all of them
+		fields = append(fields,
 			zap.Time("started", ac.started),
 			zap.String("request_id", requestID),
 			zap.String("decision", d.Outcome.String()),
@@ -33,7 +34,7 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 			zap.String("sub", ac.id.Subject),
 			zap.String("azp", ac.id.AuthorizedParty),
 			zap.String("client_id", ac.id.ClientID),
-		}
+		)
 		if ac.refused != nil {
 			fields = append(fields, zap.String("reason", ac.refused.Reason))
 		} else {

@@ -28,10 +28,12 @@ type accessCheck struct {
 	roles    *iam.Roles
 	decision iam.Decision
 	refused  *routes.Error // the request could not be decided on
+	rec      statusRecorder
 }
 
-func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity) *accessCheck {
-	return &accessCheck{started: time.Now(), r: r, path: r.URL.EscapedPath(), id: id}
+// newAccessCheck starts the check of r, whose escaped path is path.
+func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity, path string) *accessCheck {
+	return &accessCheck{started: time.Now(), r: r, path: path, id: id}
 }
 
 // mapRequest reads what the request asks for (routes.Map), the body only
@@ -90,11 +92,11 @@ func (f *FedOIDC) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if ac.call.FilterNamespaces && f.enforce {
 		return f.serveNamespaces(w, r, next, ac.roles)
 	}
-	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-	if err := next.ServeHTTP(rec, r); err != nil {
+	ac.rec.ResponseWriter = w
+	if err := next.ServeHTTP(&ac.rec, r); err != nil {
 		return errorStatus(err), err
 	}
-	return rec.Status(), nil
+	return ac.rec.status, nil
 }
 
 // maxNamespaceList bounds the namespace list read for filtering; the
