@@ -19,7 +19,8 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 	}
 	if c != nil {
 		d := ac.decision
-		fields := []zap.Field{
+		fields := make([]zap.Field, 0, 18) // one allocation for all of them
+		fields = append(fields,
 			zap.Time("started", ac.started),
 			zap.String("request_id", ac.requestID),
 			zap.String("decision", d.Outcome.String()),
@@ -32,7 +33,7 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 			zap.String("sub", ac.id.Subject),
 			zap.String("azp", ac.id.AuthorizedParty),
 			zap.String("client_id", ac.id.ClientID),
-		}
+		)
 		if ac.refused != nil {
 			fields = append(fields, zap.String("reason", ac.refused.Reason))
 		} else {

@@ -29,6 +29,7 @@ type accessCheck struct {
 	roles    *iam.Roles
 	decision iam.Decision
 	refused  *routes.Error // the request could not be decided on
+	rec      statusRecorder
 
 	// requestID is taken before the request goes on: Caddy makes it on
 	// first use, in the request's variables, which reverse_proxy's dialer
@@ -36,8 +37,9 @@ type accessCheck struct {
 	requestID string
 }
 
-func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity) *accessCheck {
-	ac := &accessCheck{started: time.Now(), r: r, path: r.URL.EscapedPath(), id: id}
+// newAccessCheck starts the check of r, whose escaped path is path.
+func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity, path string) *accessCheck {
+	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id}
 	if f.webhook != nil || f.auditLog.Core().Enabled(zapcore.InfoLevel) {
 		ac.requestID = requestID(r)
 	}
@@ -105,11 +107,11 @@ func (f *FedOIDC) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if ac.call.FilterNamespaces && f.enforce {
 		return f.serveNamespaces(w, r, next, ac.roles)
 	}
-	rec := caddyhttp.NewResponseRecorder(w, nil, nil)
-	if err := next.ServeHTTP(rec, r); err != nil {
+	ac.rec.ResponseWriter = w
+	if err := next.ServeHTTP(&ac.rec, r); err != nil {
 		return errorStatus(err), err
 	}
-	return rec.Status(), nil
+	return ac.rec.status, nil
 }
 
 // maxNamespaceList bounds the namespace list read for filtering; the

@@ -514,7 +514,7 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// Map and decide.
 	var ac *accessCheck
 	if snap.set != nil {
-		ac = f.newAccessCheck(r, id)
+		ac = f.newAccessCheck(r, id, upstreamPath)
 		call, err := f.mapRequest(r, upstreamPath)
 		if err != nil {
 			return f.refuseCall(w, r, ac, err)

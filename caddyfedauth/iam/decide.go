@@ -48,15 +48,17 @@ func (d Decision) Allowed() bool { return d.Outcome == Allowed }
 
 // Reason says in words what decided, for logs, audit and explain.
 func (d Decision) Reason() string {
-	by := "policy " + d.Policy + ", statement " + d.Sid
-	if d.Role != "" {
-		by = "role " + d.Role + ", " + by
-	}
 	switch d.Outcome {
-	case Allowed:
-		return "allowed by " + by
-	case DeniedByStatement:
-		return "denied by " + by
+	case Allowed, DeniedByStatement:
+		verb := "allowed by "
+		if d.Outcome == DeniedByStatement {
+			verb = "denied by "
+		}
+		// One concatenation each: a reason is made for every audit event.
+		if d.Role == "" {
+			return verb + "policy " + d.Policy + ", statement " + d.Sid
+		}
+		return verb + "role " + d.Role + ", policy " + d.Policy + ", statement " + d.Sid
 	case DeniedMalformed:
 		return "denied: malformed resource"
 	}

@@ -1,21 +1,16 @@
 package routes
 
 import (
-	"fmt"
-	"strings"
 	"testing"
+
+	"github.com/caddy-fedauth/caddy-fedauth/internal/iamfixture"
 )
 
 // BenchmarkMap: the GETs and invocations are on the path of every cached
 // token's request and must stay allocation-light; the one allocation is
 // the resource string. The deploy reads a 4 KiB FunctionDeployment.
 func BenchmarkMap(b *testing.B) {
-	var env strings.Builder
-	for i := range 100 {
-		fmt.Fprintf(&env, `"KEY_%03d":"v0123456789abcdefghijklmno",`, i)
-	}
-	deploy := []byte(`{"service":"fn","image":"ghcr.io/openfaas/alpine:latest","namespace":"staging","envVars":{` +
-		strings.TrimSuffix(env.String(), ",") + `},"labels":{"com.openfaas.scale.min":"1"},"limits":{"memory":"128Mi"}}`)
+	deploy := iamfixture.DeployBody()
 	for _, bc := range []struct {
 		name, method, path, query string
 		body                      []byte

@@ -1,7 +1,6 @@
 package routes
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"math"
@@ -85,21 +84,23 @@ func parseObject(body []byte, keys ...string) ([2]string, *Error) {
 	if !json.Valid(body) {
 		return out, errBodyNotObject
 	}
-	w := walker{b: body}
+	// One copy of the body, of which every name and value read is a
+	// substring: a map of hundreds of members copies none of them.
+	w := walker{b: string(body)}
 	w.ws()
 	if w.peek() != '{' {
 		return out, errBodyNotObject
 	}
-	err := w.object(1, func(name, value []byte) *Error {
+	err := w.object(1, func(name, value string) *Error {
 		for i, k := range keys {
 			switch {
-			case bytes.EqualFold(name, []byte(k)):
+			case strings.EqualFold(name, k):
 				f, ok := stringValue(value)
 				if !ok {
 					return badRequest(ReasonBadBody, "body member "+k+" is not a string")
 				}
 				out[i] = f
-			case bytes.ContainsAny(name, "-_") && strings.EqualFold(stripDelims(string(name)), k):
+			case strings.ContainsAny(name, "-_") && strings.EqualFold(stripDelims(name), k):
 				return errBodyLookalike
 			}
 		}
@@ -110,8 +111,8 @@ func parseObject(body []byte, keys ...string) ([2]string, *Error) {
 
 // stringValue reads a consulted member's raw value: a string, or null
 // (as "").
-func stringValue(v []byte) (string, bool) {
-	if string(v) == "null" {
+func stringValue(v string) (string, bool) {
+	if v == "null" {
 		return "", true
 	}
 	if len(v) < 2 || v[0] != '"' {
@@ -122,18 +123,18 @@ func stringValue(v []byte) (string, bool) {
 }
 
 // unquote decodes a JSON string as encoding/json does.
-func unquote(v []byte) (string, error) {
-	if bytes.IndexByte(v, '\\') < 0 {
-		return string(v[1 : len(v)-1]), nil
+func unquote(v string) (string, error) {
+	if strings.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1], nil
 	}
 	var s string
-	err := json.Unmarshal(v, &s)
+	err := json.Unmarshal([]byte(v), &s)
 	return s, err
 }
 
 // walker finds the boundaries of values in JSON that json.Valid accepted.
 type walker struct {
-	b []byte
+	b string
 	i int
 }
 
@@ -151,7 +152,7 @@ func (w *walker) ws() {
 }
 
 // str consumes the string at '"' and returns it, quotes included.
-func (w *walker) str() []byte {
+func (w *walker) str() string {
 	start := w.i
 	for w.i++; w.b[w.i] != '"'; w.i++ {
 		if w.b[w.i] == '\\' {
@@ -166,7 +167,7 @@ func (w *walker) str() []byte {
 // folded at the top level (member non-nil), where encoding/json matches
 // them to struct fields; exactly below, in maps such as labels. member, if
 // any, gets each member's name and raw value.
-func (w *walker) object(depth int, member func(name, value []byte) *Error) *Error {
+func (w *walker) object(depth int, member func(name, value string) *Error) *Error {
 	if depth > maxBodyDepth {
 		return errBodyDepth
 	}
@@ -181,15 +182,9 @@ func (w *walker) object(depth int, member func(name, value []byte) *Error) *Erro
 			w.i++
 			w.ws()
 		}
-		name := w.str()
-		if bytes.IndexByte(name, '\\') >= 0 {
-			s, err := unquote(name)
-			if err != nil {
-				return errBodyNotObject
-			}
-			name = []byte(s)
-		} else {
-			name = name[1 : len(name)-1]
+		name, err := unquote(w.str())
+		if err != nil {
+			return errBodyNotObject
 		}
 		if !seen.add(name) {
 			return errBodyDuplicate
@@ -210,19 +205,20 @@ func (w *walker) object(depth int, member func(name, value []byte) *Error) *Erro
 }
 
 // nameSet is a set of the member names of one object, compared exactly or
-// folded: a slice scanned while small, then a map.
+// folded: a slice scanned while small, then a map, whose exact keys are
+// the names themselves, substrings of the body.
 type nameSet struct {
 	fold  bool
-	small [16][]byte
+	small [16]string
 	n     int
 	m     map[string]struct{}
 }
 
 // add reports whether name was new.
-func (s *nameSet) add(name []byte) bool {
+func (s *nameSet) add(name string) bool {
 	if s.m == nil {
 		for _, seen := range s.small[:s.n] {
-			if s.fold && bytes.EqualFold(seen, name) || !s.fold && bytes.Equal(seen, name) {
+			if s.fold && strings.EqualFold(seen, name) || !s.fold && seen == name {
 				return false
 			}
 		}
@@ -244,11 +240,11 @@ func (s *nameSet) add(name []byte) bool {
 	return true
 }
 
-func (s *nameSet) key(name []byte) string {
+func (s *nameSet) key(name string) string {
 	if s.fold {
-		return foldName(string(name))
+		return foldName(name)
 	}
-	return string(name)
+	return name
 }
 
 // value consumes one value.

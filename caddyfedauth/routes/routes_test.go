@@ -3,6 +3,7 @@ package routes
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,6 +29,15 @@ func obj(a iam.Action, ns, name string) Call {
 		return Call{Action: a, Resource: iam.NamespaceResource(ns), Namespace: ns}
 	}
 	return Call{Action: a, Resource: iam.ObjectResource(ns, name), Namespace: ns, Name: name}
+}
+
+// members is n members "<prefix>0":"v", … of a JSON object, without braces.
+func members(n int, prefix string) string {
+	m := make([]string, n)
+	for i := range m {
+		m[i] = `"` + prefix + strconv.Itoa(i) + `":"v"`
+	}
+	return strings.Join(m, ",")
 }
 
 func withBody(c Call) Call    { c.BodyRead = true; return c }
@@ -157,6 +167,14 @@ var attackCases = []mapCase{
 	{name: "json/v2 ignores '_' when folding", method: "POST", path: "/system/functions", body: `{"service":"fn","name_space":"prod"}`, status: 400, reason: ReasonAmbiguousBody},
 	{name: "json/v2 ignores '-' when folding", method: "POST", path: "/system/scale-function/fn", body: `{"serviceName":"fn","service-name":"x"}`, status: 400, reason: ReasonAmbiguousBody},
 	{name: "nested duplicate", method: "POST", path: "/system/functions", body: `{"service":"fn","labels":{"a":"1","a":"2"}}`, status: 400, reason: ReasonAmbiguousBody},
+	// Past the first 16 names of an object the set changes form: a map
+	// of folded names at the top, a sorted list of the body's bytes below.
+	{name: "nested duplicate past 16 members", method: "POST", path: "/system/functions", body: `{"service":"fn","envVars":{` + members(40, "k") + `,"k39":"again"}}`, status: 400, reason: ReasonAmbiguousBody},
+	{name: "nested duplicate of one of the first 16, past 16", method: "POST", path: "/system/functions", body: `{"service":"fn","envVars":{` + members(40, "k") + `,"k3":"again"}}`, status: 400, reason: ReasonAmbiguousBody},
+	{name: "nested duplicate among many, both past 16", method: "POST", path: "/system/functions", body: `{"service":"fn","envVars":{` + members(20, "a") + `,"k":"1",` + members(20, "b") + `,"k":"2"}}`, status: 400, reason: ReasonAmbiguousBody},
+	{name: "100 nested members", method: "PUT", path: "/system/functions", body: `{"service":"fn","namespace":"staging","envVars":{` + members(100, "KEY_") + `}}`, want: withBody(obj(iam.FunctionUpdate, "staging", "fn"))},
+	{name: "case-variant namespace past 16 members", method: "POST", path: "/system/functions", body: `{"service":"fn",` + members(20, "x") + `,"namespace":"staging",` + members(5, "y") + `,"NameSpace":"prod"}`, status: 400, reason: ReasonAmbiguousBody},
+	{name: "case-variant of one of the first 16, past 16", method: "POST", path: "/system/functions", body: `{"service":"fn",` + members(20, "x") + `,"SERVICE":"admin"}`, status: 400, reason: ReasonAmbiguousBody},
 	{name: "nested case-variants are distinct map keys", method: "POST", path: "/system/functions", body: `{"service":"fn","labels":{"a":"1","A":"2"}}`, want: withBody(obj(iam.FunctionCreate, defNS, "fn"))},
 	{name: "nested namespace member is not the namespace", method: "POST", path: "/system/functions", body: `{"service":"fn","labels":{"namespace":"prod"}}`, want: withBody(obj(iam.FunctionCreate, defNS, "fn"))},
 	{name: "escaped value", method: "POST", path: "/system/functions", body: `{"service":"f\u006e","namespace":"st\u0061ging"}`, want: withBody(obj(iam.FunctionCreate, "staging", "fn"))},

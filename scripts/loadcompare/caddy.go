@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/caddy-fedauth/caddy-fedauth/e2e"
+	"github.com/caddy-fedauth/caddy-fedauth/internal/iamfixture"
 )
 
 // functionsBody is what the upstream answers: a small /system/functions
@@ -24,29 +25,37 @@ const functionsBody = `[{"name":"nodeinfo","image":"ghcr.io/openfaas/nodeinfo:la
 	`"replicas":1,"availableReplicas":1,"invocationCount":0,"labels":{"faas_function":"nodeinfo"}}]`
 
 const (
-	requestPath   = "/system/functions"
+	// requestPath is the list every GET scenario asks for; the IAM
+	// site's roles grant it (Function:List on staging:*).
+	requestPath = "/system/functions?namespace=staging"
+	// deployPath takes the PUT scenarios' deploy, iamfixture.DeployBody
+	// (Function:Update on staging:fn).
+	deployPath    = "/system/functions"
 	readyTimeout  = 30 * time.Second
 	stopTimeout   = 5 * time.Second
 	logTailLines  = 40
 	gatewayUser   = "admin"
 	gatewayPass   = "load-test-password"
 	caddyLogFile  = "caddy.log"
+	auditLogFile  = "audit.log"
 	caddyfileName = "Caddyfile"
+	iamDirName    = "iam"
 )
 
 // caddyProc is the Caddy child process and the ports of its sites.
 type caddyProc struct {
-	cmd                  *exec.Cmd
-	done                 chan struct{} // closed when the process has exited
-	waitErr              error
-	logPath              string
-	upstream, plain, fed int
-	admin                int // 0 when the admin API is off
+	cmd                       *exec.Cmd
+	done                      chan struct{} // closed when the process has exited
+	waitErr                   error
+	logPath                   string
+	upstream, plain, fed, iam int
+	admin                     int // 0 when the admin API is off
 }
 
 func (c *caddyProc) upstreamURL() string { return loopbackURL(c.upstream, requestPath) }
 func (c *caddyProc) plainURL() string    { return loopbackURL(c.plain, requestPath) }
 func (c *caddyProc) fedURL() string      { return loopbackURL(c.fed, requestPath) }
+func (c *caddyProc) iamURL() string      { return loopbackURL(c.iam, requestPath) }
 
 func loopbackURL(port int, path string) string {
 	return "http://127.0.0.1:" + strconv.Itoa(port) + path
@@ -54,18 +63,20 @@ func loopbackURL(port int, path string) string {
 
 // startCaddy writes the Caddyfile and credential files into dir and
 // starts `caddy run` on it. With withAdmin the admin API listens on a
-// loopback port so a CPU profile can be taken.
-func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin bool) (*caddyProc, error) {
-	ports, err := e2e.FreePorts(4)
+// loopback port so a CPU profile can be taken. With auditLog the IAM
+// site's audit lines are logged at INFO, as Caddy's default logging has
+// them, to a file in dir.
+func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin, auditLog bool) (*caddyProc, error) {
+	ports, err := e2e.FreePorts(5)
 	if err != nil {
 		return nil, err
 	}
-	c := &caddyProc{upstream: ports[0], plain: ports[1], fed: ports[2], done: make(chan struct{}),
+	c := &caddyProc{upstream: ports[0], plain: ports[1], fed: ports[2], iam: ports[3], done: make(chan struct{}),
 		logPath: filepath.Join(dir, caddyLogFile)}
 	if withAdmin {
-		c.admin = ports[3]
+		c.admin = ports[4]
 	}
-	cfgPath, err := writeCaddyConfig(dir, issuerURL, c)
+	cfgPath, err := writeCaddyConfig(dir, issuerURL, c, auditLog)
 	if err != nil {
 		return nil, err
 	}
@@ -94,27 +105,41 @@ func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin bool)
 	return c, nil
 }
 
-func writeCaddyConfig(dir, issuerURL string, c *caddyProc) (string, error) {
+func writeCaddyConfig(dir, issuerURL string, c *caddyProc, auditLog bool) (string, error) {
 	userFile, passFile := filepath.Join(dir, "basic-auth-user"), filepath.Join(dir, "basic-auth-password")
 	for name, val := range map[string]string{userFile: gatewayUser, passFile: gatewayPass} {
 		if err := os.WriteFile(name, []byte(val+"\n"), 0o600); err != nil {
 			return "", err
 		}
 	}
+	iamDir := filepath.Join(dir, iamDirName)
+	if err := os.Mkdir(iamDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(iamDir, "iam.yaml"), iamfixture.Objects(issuerURL, tokenSubject), 0o600); err != nil {
+		return "", err
+	}
 	admin := "admin off"
 	if c.admin != 0 {
 		admin = "admin 127.0.0.1:" + strconv.Itoa(c.admin)
 	}
-	cfg := fmt.Sprintf(caddyfileTemplate, admin, c.upstream, functionsBody, c.plain, c.upstream,
-		c.fed, issuerURL, tokenAudience, userFile, passFile, c.upstream)
+	audit := ""
+	if auditLog {
+		audit = fmt.Sprintf(auditLogTemplate, filepath.Join(dir, auditLogFile))
+	}
+	cfg := fmt.Sprintf(caddyfileTemplate, admin, audit, c.upstream, functionsBody, c.plain, c.upstream,
+		c.fed, issuerURL, tokenAudience, userFile, passFile, c.upstream,
+		c.iam, issuerURL, tokenAudience, iamDir, userFile, passFile, c.upstream)
 	path := filepath.Join(dir, caddyfileName)
 	return path, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-// caddyfileTemplate: three sites in one process, each bound to loopback.
+// caddyfileTemplate: four sites in one process, each bound to loopback.
 // No access logs and ERROR-level logging, so logging costs nothing and
-// is the same for every site. The plain and fed sites proxy to the same
-// upstream, so the only difference between them is fed_oidc.
+// is the same for every site, but for the IAM site's audit lines, which
+// auditLogTemplate logs as Caddy's default logging would. The plain, fed
+// and iam sites proxy to the same upstream, so the only difference
+// between them is fed_oidc, without IAM and with it.
 const caddyfileTemplate = `{
 	%s
 	auto_https off
@@ -124,7 +149,7 @@ const caddyfileTemplate = `{
 	log {
 		level ERROR
 	}
-}
+%s}
 
 # upstream: stands in for the OpenFaaS gateway
 :%d {
@@ -151,6 +176,31 @@ const caddyfileTemplate = `{
 		transport fed_oidc
 	}
 }
+
+# iam: fed_oidc with IAM (internal/iamfixture: the seed's staging-rw and
+# 100 team roles and policies), then the same reverse_proxy
+:%d {
+	bind 127.0.0.1
+	fed_oidc {
+		issuer %s
+		audience %s
+		iam %s
+		gateway_basic_auth %s %s
+	}
+	reverse_proxy 127.0.0.1:%d {
+		transport fed_oidc
+	}
+}
+`
+
+// auditLogTemplate logs one line per IAM decision at INFO, Caddy's
+// default level, in Caddy's default format for a non-terminal (JSON).
+const auditLogTemplate = `	log audit {
+		output file %s
+		format json
+		level INFO
+		include http.handlers.fed_oidc.audit
+	}
 `
 
 // waitReady polls each site until it answers 200. The fed site answers
@@ -161,7 +211,7 @@ func (c *caddyProc) waitReady(ctx context.Context, authz string) error {
 	defer cancel()
 	client := &http.Client{Transport: newTransport(1), Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
-	for _, url := range []string{c.upstreamURL(), c.plainURL(), c.fedURL()} {
+	for _, url := range []string{c.upstreamURL(), c.plainURL(), c.fedURL(), c.iamURL()} {
 		if err := c.pollUntilOK(ctx, client, url, authz); err != nil {
 			return fmt.Errorf("%s: %w", url, err)
 		}

@@ -16,6 +16,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/caddy-fedauth/caddy-fedauth/internal/iamfixture"
 )
 
 const (
@@ -96,17 +98,19 @@ func (iss *issuer) close() {
 }
 
 // mint returns a ready Authorization header value, "Bearer <jwt>", for an
-// access token with a unique jti. Building the header here keeps string
-// work out of the load loop.
+// access token with a unique jti, whose sub and groups hold four roles of
+// the IAM site's (iamfixture.Objects). Building the header here keeps
+// string work out of the load loop.
 func (iss *issuer) mint(jti string) (string, error) {
 	now := time.Now()
 	payload, err := json.Marshal(map[string]any{
-		"iss": iss.url,
-		"sub": tokenSubject,
-		"aud": tokenAudience,
-		"iat": now.Unix(),
-		"exp": now.Add(tokenLifetime).Unix(),
-		"jti": jti,
+		"iss":    iss.url,
+		"sub":    tokenSubject,
+		"aud":    tokenAudience,
+		"iat":    now.Unix(),
+		"exp":    now.Add(tokenLifetime).Unix(),
+		"jti":    jti,
+		"groups": iamfixture.Groups,
 	})
 	if err != nil {
 		return "", err

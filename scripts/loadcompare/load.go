@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-fedauth/caddy-fedauth/internal/iamfixture"
 )
 
 const (
@@ -125,6 +128,13 @@ func runRounds(ctx context.Context, o options, client *http.Client, c *caddyProc
 	var runs []runResult
 	printRunHeader(os.Stdout)
 	for round := 1; round <= o.Rounds; round++ {
+		if round > 1 {
+			// A round can outlast what is left of the token's lifetime.
+			var err error
+			if reused, err = iss.mint("reused-" + strconv.Itoa(round)); err != nil {
+				return nil, fmt.Errorf("minting the reused token: %w", err)
+			}
+		}
 		var reusedReqs int
 		for _, name := range o.Scenarios {
 			sc, pool, err := prepareScenario(ctx, o, c, iss, name, round, reused, reusedReqs)
@@ -159,20 +169,37 @@ func (r runResult) totalIssued(o options) int {
 	return int(r.Throughput * (o.Warmup + o.Duration).Seconds())
 }
 
+// deployBody is what the PUT scenarios send: 4 KiB, naming staging.
+var deployBody = iamfixture.DeployBody()
+
 type scenario struct {
 	name   string
+	method string
 	url    string
+	body   []byte // sent with every request; nil for none
 	tokens tokenSource
 }
 
-// prepareScenario picks the site and tokens for a run. For fed-fresh it
-// mints the run's pool first, outside any timed window.
+// prepareScenario picks the site, request and tokens for a run. For
+// fed-fresh it mints the run's pool first, outside any timed window.
 func prepareScenario(ctx context.Context, o options, c *caddyProc, iss *issuer, name string, round int, reused string, reusedReqs int) (scenario, *tokenPool, error) {
+	get := func(url string) (scenario, *tokenPool, error) {
+		return scenario{name, http.MethodGet, url, nil, fixedToken(reused)}, nil, nil
+	}
+	put := func(port int) (scenario, *tokenPool, error) {
+		return scenario{name, http.MethodPut, loopbackURL(port, deployPath), deployBody, fixedToken(reused)}, nil, nil
+	}
 	switch name {
 	case scenarioPlain:
-		return scenario{name, c.plainURL(), fixedToken(reused)}, nil, nil
+		return get(c.plainURL())
 	case scenarioFedReused:
-		return scenario{name, c.fedURL(), fixedToken(reused)}, nil, nil
+		return get(c.fedURL())
+	case scenarioFedIAM:
+		return get(c.iamURL())
+	case scenarioPlainPut:
+		return put(c.plain)
+	case scenarioFedIAMPut:
+		return put(c.iam)
 	}
 	n := freshPoolSize(o, reusedReqs)
 	fmt.Printf("  minting %d fresh tokens for round %d (untimed)...", n, round)
@@ -184,7 +211,7 @@ func prepareScenario(ctx context.Context, o options, c *caddyProc, iss *issuer, 
 	}
 	fmt.Printf(" %.1fs\n", time.Since(start).Seconds())
 	pool := &tokenPool{tokens: tokens}
-	return scenario{name, c.fedURL(), pool}, pool, nil
+	return scenario{name, http.MethodGet, c.fedURL(), nil, pool}, pool, nil
 }
 
 // freshPoolSize is -fresh-pool, cut down to what fed-reused suggests the
@@ -253,7 +280,7 @@ func worker(ctx context.Context, client *http.Client, sc scenario, w window, max
 			res.exhausted = true
 			return
 		}
-		err := doRequest(ctx, client, sc.url, authz)
+		err := doRequest(ctx, client, sc, authz)
 		done := time.Now()
 		if ctx.Err() != nil {
 			return
@@ -273,14 +300,21 @@ func worker(ctx context.Context, client *http.Client, sc scenario, w window, max
 	}
 }
 
-// doRequest sends one GET and reads the whole body, so the connection
-// goes back to the pool; anything but 200 is an error.
-func doRequest(ctx context.Context, client *http.Client, url, authz string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// doRequest sends the scenario's request and reads the whole answer, so
+// the connection goes back to the pool; anything but 200 is an error.
+func doRequest(ctx context.Context, client *http.Client, sc scenario, authz string) error {
+	var body io.Reader
+	if sc.body != nil {
+		body = bytes.NewReader(sc.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, sc.method, sc.url, body)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", authz)
+	if sc.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err

@@ -2,14 +2,25 @@
 // reverse_proxy, with the real Caddy binary of this repository.
 //
 // In one run it starts a stand-in OIDC issuer, then one Caddy process with
-// three loopback sites (an upstream answering like the gateway's
-// /system/functions, a plain reverse_proxy to it, and fed_oidc in front of
-// the same reverse_proxy), and drives closed-loop keep-alive HTTP load at
-// each in turn:
+// four loopback sites (an upstream answering like the gateway's
+// /system/functions, a plain reverse_proxy to it, fed_oidc in front of the
+// same reverse_proxy, and fed_oidc with IAM in front of it), and drives
+// closed-loop keep-alive HTTP load at each in turn, GET
+// /system/functions?namespace=staging unless said otherwise:
 //
-//   - plain:      reverse_proxy only, same Authorization header
-//   - fed-reused: fed_oidc, one token for every request (token cache hits)
-//   - fed-fresh:  fed_oidc, a never-seen token per request (full verification)
+//   - plain:       reverse_proxy only, same Authorization header
+//   - fed-reused:  fed_oidc, one token for every request (token cache hits)
+//   - fed-iam:     fed_oidc with IAM (internal/iamfixture: the seed's
+//     staging-rw and 100 team roles and policies), one token granted the
+//     list, each decision's audit line logged at INFO (-iam-audit-log)
+//   - fed-fresh:   fed_oidc, a never-seen token per request (full verification)
+//   - plain-put:   reverse_proxy only, PUT /system/functions with a 4 KiB
+//     deploy body naming namespace staging
+//   - fed-iam-put: the same PUT through fed_oidc with IAM, which reads the
+//     body to decide Function:Update on staging:fn, then forwards it
+//
+// fed-reused, fed-iam and fed-fresh are compared with plain, fed-iam-put
+// with plain-put.
 //
 // The scenarios are interleaved and repeated (-rounds) so that background
 // noise hits all of them alike; the report shows each round and the
@@ -38,10 +49,13 @@ import (
 const (
 	scenarioPlain     = "plain"
 	scenarioFedReused = "fed-reused"
+	scenarioFedIAM    = "fed-iam"
 	scenarioFedFresh  = "fed-fresh"
+	scenarioPlainPut  = "plain-put"
+	scenarioFedIAMPut = "fed-iam-put"
 )
 
-var allScenarios = []string{scenarioPlain, scenarioFedReused, scenarioFedFresh}
+var allScenarios = []string{scenarioPlain, scenarioFedReused, scenarioFedIAM, scenarioFedFresh, scenarioPlainPut, scenarioFedIAMPut}
 
 // maxTokenWindow bounds warm-up plus duration: the pool for a fed-fresh
 // run is minted just before it with exp = now+5m, and every token must
@@ -56,6 +70,7 @@ type options struct {
 	Rounds           int           `json:"rounds"`
 	FreshPool        int           `json:"fresh_pool"`
 	Scenarios        []string      `json:"scenarios"`
+	AuditLog         bool          `json:"iam_audit_log"`
 	JSONOut          string        `json:"json_out,omitempty"`
 	ProfileDir       string        `json:"profile_dir,omitempty"`
 	ProfileScenarios []string      `json:"profile_scenarios,omitempty"`
@@ -73,6 +88,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.Rounds, "rounds", 2, "times the scenario sequence is repeated; the report gives the median")
 	fs.IntVar(&o.FreshPool, "fresh-pool", 200000, "most distinct tokens minted for one fed-fresh run (fewer when fed-reused's rate shows fewer will do); a run that uses them all stops early and says so")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run")
+	fs.BoolVar(&o.AuditLog, "iam-audit-log", true, "log the IAM site's audit line per decision (logger http.handlers.fed_oidc.audit) at INFO, Caddy's default level, to a file; false leaves it out, as a log config excluding that logger does")
 	fs.StringVar(&o.JSONOut, "json", "", "also write the results to this JSON file")
 	fs.StringVar(&o.ProfileDir, "profile", "", "enable Caddy's admin API on loopback and save a CPU profile of one scenario run (round 1) into this directory")
 	fs.StringVar(&profiled, "profile-scenario", scenarioFedReused, "comma-separated scenarios to profile with -profile")
@@ -159,7 +175,7 @@ func run(ctx context.Context, o options) int {
 	}
 	defer os.RemoveAll(dir)
 
-	c, err := startCaddy(ctx, o.CaddyBin, dir, iss.url, o.ProfileDir != "")
+	c, err := startCaddy(ctx, o.CaddyBin, dir, iss.url, o.ProfileDir != "", o.AuditLog)
 	if err != nil {
 		return fail("starting Caddy", err)
 	}
@@ -176,7 +192,7 @@ func run(ctx context.Context, o options) int {
 		c.printLogTail(os.Stderr)
 		return fail("waiting for Caddy", err)
 	}
-	fmt.Println("caddy ready: upstream", c.upstreamURL(), " plain", c.plainURL(), " fed", c.fedURL())
+	fmt.Println("caddy ready: upstream", c.upstreamURL(), " plain", c.plainURL(), " fed", c.fedURL(), " iam", c.iamURL())
 
 	runs, err := runRounds(ctx, o, client, c, iss, reused)
 	if err != nil {
