@@ -1,11 +1,11 @@
 package sysissuer
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"math"
 	"time"
+
+	"github.com/caddy-fedauth/caddy-fedauth/internal/uuid"
 )
 
 // FunctionTokenTTL is the lifetime of a function token.
@@ -63,12 +63,9 @@ func AccessClaims(original map[string]any, issuer string, policies []string, now
 	if iss, ok := original["iss"].(string); ok {
 		c["fed:iss"] = iss
 	}
-	if policies == nil {
-		policies = []string{}
-	}
 	c["iss"] = issuer
 	c["aud"] = issuer
-	c["policy"] = append([]string(nil), policies...)
+	c["policy"] = cloneList(policies)
 	c["iat"] = now.Unix()
 	c["exp"] = now.Add(ttl).Unix()
 	c["jti"] = newJTI()
@@ -89,12 +86,9 @@ func AccessClaims(original map[string]any, issuer string, policies []string, now
 // is now + FunctionTokenTTL, or the access token's exp when that is
 // sooner: a function token does not outlive the token it came from.
 func FunctionClaims(access map[string]any, issuer string, permissions, audience []string, now time.Time) map[string]any {
-	if permissions == nil {
-		permissions = []string{}
-	}
-	fn := map[string]any{"permissions": append([]string(nil), permissions...)}
+	fn := map[string]any{"permissions": cloneList(permissions)}
 	if len(audience) > 0 {
-		fn["audience"] = append([]string(nil), audience...)
+		fn["audience"] = cloneList(audience)
 	}
 	exp := now.Add(FunctionTokenTTL).Unix()
 	if accessExp, ok := numericDate(access["exp"]); ok && accessExp < exp {
@@ -113,6 +107,9 @@ func FunctionClaims(access map[string]any, issuer string, permissions, audience 
 	}
 	return c
 }
+
+// cloneList copies s, never nil: a list claim encodes as [], not null.
+func cloneList(s []string) []string { return append(make([]string, 0, len(s)), s...) }
 
 // ExpiresIn is the expires_in of an answer carrying a token with claims:
 // its exp less now, in seconds, at least 0.
@@ -144,20 +141,4 @@ func numericDate(v any) (int64, bool) {
 
 // newJTI is a random (version 4) UUID, the form of the commercial
 // tokens' jti.
-func newJTI() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+func newJTI() string { return uuid.NewV4() }

@@ -133,7 +133,7 @@ func TestLoadKeysRefuses(t *testing.T) {
 		name, file, want string
 	}{
 		{"public key only", "testdata/p256-public.pem", "public key only"},
-		{"encrypted SEC 1 key", "testdata/p256-encrypted.pem", "encrypted"},
+		{"encrypted SEC 1 key", "testdata/p256-encrypted.pem", "EC PRIVATE KEY is encrypted"},
 		{"P-384", "testdata/p384.pem", "curve P-384; want P-256"},
 		{"secp256k1", "testdata/secp256k1.pem", "want an EC P-256 (prime256v1) private key"},
 		{"RSA, PKCS#8", "testdata/rsa-pkcs8.pem", "an RSA key"},
