@@ -51,7 +51,7 @@ var decodedExampleClaims = []string{
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 // decode reads claims as the verifier hands them over: UseNumber.
-func decode(t *testing.T, s string) map[string]any {
+func decode(t testing.TB, s string) map[string]any {
 	t.Helper()
 	d := json.NewDecoder(strings.NewReader(s))
 	d.UseNumber()

@@ -30,6 +30,8 @@
 // product's blog also shows a curl that passes every parameter in the
 // query string, with no body, so the query is accepted too: [MergeQuery]
 // joins the two, and refuses a parameter given in both with different
-// values. Prefer the body: a token in a URL is written to access logs
+// values. Pass it r.PostForm and r.URL.Query(), not r.Form, which holds
+// both lists end to end, so that a parameter in both would read as
+// repeated. Prefer the body: a token in a URL is written to access logs
 // (Caddy's included) and shell history.
 package sysissuer
