@@ -26,7 +26,7 @@ import (
 
 // writeECKey writes a new P-256 key the way openssl ecparam -genkey does
 // (SEC 1 "EC PRIVATE KEY"), and returns it.
-func writeECKey(t *testing.T, file string) *ecdsa.PrivateKey {
+func writeECKey(t testing.TB, file string) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -50,7 +50,7 @@ type answer struct {
 
 // call runs one request through f: auth is the Authorization value ("" for
 // none), form a form body for POST.
-func call(t *testing.T, f *FedOIDC, method, target, auth string, form url.Values) answer {
+func call(t testing.TB, f *FedOIDC, method, target, auth string, form url.Values) answer {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -111,7 +111,7 @@ func jwtClaims(t *testing.T, tok string) map[string]any {
 
 const systemURL = "https://gw.example.com"
 
-func newSystemIssuerHandler(t *testing.T, ti *testIssuer, dir string) *FedOIDC {
+func newSystemIssuerHandler(t testing.TB, ti *testIssuer, dir string) *FedOIDC {
 	t.Helper()
 	cfg := fmt.Sprintf(`{"issuer": %q, "audience": ["fed-gw.tenant1"],
 	"iam_objects": [
