@@ -345,3 +345,39 @@ func TestSystemIssuer(t *testing.T) {
 		}
 	})
 }
+
+// A flood of exchanges with junk subject tokens costs no more key fetches
+// than the same tokens on the API: unknown issuers none, unknown kids one
+// per jwks_min_refresh_interval.
+func TestExchangeFloodCostsNoFetches(t *testing.T) {
+	ti := newTestIssuer(t)
+	key := ti.addKey(t, "k", "ES256", "p256")
+	dir := t.TempDir()
+	writeECKey(t, filepath.Join(dir, "issuer.key"))
+	writeECKey(t, filepath.Join(dir, "previous.key"))
+	f := newSystemIssuerHandler(t, ti, dir)
+	waitFor(t, "keys", func() bool {
+		return call(t, f, "POST", "/oauth/token", "", exchangeForm(ti.token(t, key, ti.claims("fed-gw.tenant1")))).status == 200
+	})
+	before := ti.jwksHits.Load() + ti.discHits.Load()
+	stranger := ti.claims("fed-gw.tenant1")
+	stranger["iss"] = "https://stranger.example.com"
+	for i := range 200 {
+		c := ti.claims("fed-gw.tenant1")
+		c["jti"] = i
+		junk := []string{
+			signToken(t, fmt.Sprintf(`{"alg":"ES256","kid":"random-%d"}`, i), c, "ES256", key.priv),
+			ti.token(t, key, stranger),
+			"not.a.token",
+		}
+		for _, tok := range junk {
+			if a := call(t, f, "POST", "/oauth/token", "", exchangeForm(tok)); a.status != 400 {
+				t.Fatalf("junk exchange: %d %s", a.status, a.body)
+			}
+		}
+	}
+	// jwks_min_refresh_interval is 30s: one refresh at most for the kids.
+	if n := ti.jwksHits.Load() + ti.discHits.Load() - before; n > 1 {
+		t.Errorf("600 junk exchanges made %d key fetches, want at most 1", n)
+	}
+}
