@@ -154,6 +154,7 @@ func (l *authCodeLogin) redeem(ctx context.Context, client *http.Client, code st
 // are fetched once, for this token.
 func verifyIDToken(ctx context.Context, keys keySourceSettings, clientID, nonce, idToken string) error {
 	keys.MaxStale = caddy.Duration(defaultJWKSMaxStale)
+	_ = initMetrics(nil) // the key source counts its fetches; nothing exports them here
 	src, err := newKeySource(keys, zap.NewNop())
 	if err != nil {
 		return err
@@ -201,8 +202,8 @@ type loopbackCallback struct {
 // the redirect URI with redirectHost, 127.0.0.1 or localhost (RFC 8252
 // §7.3 prefers the literal: localhost may resolve elsewhere).
 func listenCallback(redirectHost string, port int) (*loopbackCallback, error) {
-	if redirectHost != "127.0.0.1" && redirectHost != "localhost" {
-		return nil, fmt.Errorf("redirect host %q: want 127.0.0.1 or localhost, the address we listen on", redirectHost)
+	if err := checkRedirectHost(redirectHost); err != nil {
+		return nil, fmt.Errorf("redirect host: %w", err)
 	}
 	ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
@@ -214,6 +215,14 @@ func listenCallback(redirectHost string, port int) (*loopbackCallback, error) {
 		hosts:       []string{net.JoinHostPort("127.0.0.1", p), net.JoinHostPort("localhost", p)},
 		redirectURI: "http://" + net.JoinHostPort(redirectHost, p) + callbackPath,
 	}, nil
+}
+
+// checkRedirectHost accepts the names of the address we listen on.
+func checkRedirectHost(host string) error {
+	if host != "127.0.0.1" && host != "localhost" {
+		return fmt.Errorf("%q: want 127.0.0.1 or localhost, the address we listen on", host)
+	}
+	return nil
 }
 
 // close releases the listener of a callback never waited for.

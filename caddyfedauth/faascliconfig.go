@@ -100,11 +100,14 @@ func setFaaSCLIToken(data []byte, gateway, token string) ([]byte, error) {
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parsing: %w", err)
 	}
-	if doc.Kind == 0 { // an empty file
-		doc.Kind = yaml.DocumentNode
-	}
-	if len(doc.Content) == 0 { // or one of comments only
-		doc.Content = []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}
+	var buf bytes.Buffer
+	if doc.Kind == 0 {
+		// an empty file, or one of comments only, which the parser drops
+		if c := bytes.TrimSpace(data); len(c) > 0 {
+			buf.Write(c)
+			buf.WriteByte('\n')
+		}
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
 	}
 	root := doc.Content[0]
 	if isYAMLNull(root) {
@@ -140,7 +143,6 @@ func setFaaSCLIToken(data []byte, gateway, token string) ([]byte, error) {
 	setMappingValue(entry, "auth", faasCLIAuthOAuth2)
 	setMappingValue(entry, "token", token)
 
-	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {

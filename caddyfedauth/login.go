@@ -150,6 +150,9 @@ func cmdFedOIDCLogin(fl caddycmd.Flags, stdout, stderr io.Writer) (int, error) {
 	case o.timeout <= 0:
 		return caddy.ExitCodeFailedStartup, errors.New("--timeout must be positive")
 	}
+	if err := checkRedirectHost(o.redirectHost); err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("--redirect-host: %w", err)
+	}
 	if o.configDir == "" {
 		dir, err := faasCLIConfigDir()
 		if err != nil {
