@@ -121,9 +121,9 @@ func BrowserLogin(authURL, user string) (int, string, error) {
 		if resp.StatusCode != http.StatusOK || action == nil || prompt == nil || hop == maxLoginHop {
 			return 0, "", fmt.Errorf("at %s: %d, no login or consent form: %.300s", at, resp.StatusCode, body)
 		}
-		next, err := at.Parse(html.UnescapeString(string(action[1])))
-		if err != nil {
-			return 0, "", err
+		next, perr := at.Parse(html.UnescapeString(string(action[1])))
+		if perr != nil {
+			return 0, "", perr
 		}
 		form := url.Values{"prompt": {string(prompt[1])}}
 		if string(prompt[1]) == "login" {
