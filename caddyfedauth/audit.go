@@ -58,3 +58,13 @@ func requestID(r *http.Request) string {
 	id, _ := repl.GetString("http.request.uuid")
 	return id
 }
+
+// fedIssuer is the original issuer of a token the system issuer made in
+// an exchange: its fed:iss claim.
+func (id *identity) fedIssuer() string {
+	if !id.verifier.system {
+		return ""
+	}
+	s, _ := id.claims["fed:iss"].(string)
+	return s
+}

@@ -182,6 +182,7 @@ func (f *FedOIDC) sendAudit(ac *accessCheck, status int) {
 	if name, ok := ac.id.claims["name"].(string); ok {
 		ev.Actor.Name = name
 	}
+	ev.Actor.FedIssuer = ac.id.fedIssuer()
 	if ac.refused != nil {
 		ev.Reason = ac.refused.Reason
 	} else {
