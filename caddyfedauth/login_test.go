@@ -232,13 +232,18 @@ type loginRun struct {
 	configDir      string
 }
 
-func runLogin(t *testing.T, idp *standinIdP, gw *standinGateway, edit func(*loginOptions)) loginRun {
-	t.Helper()
-	o := loginOptions{
+// standinOptions are a login's flags for the stand-ins, with no browser.
+func standinOptions(t *testing.T, idp *standinIdP, gw *standinGateway) loginOptions {
+	return loginOptions{
 		gateway: gw.srv.URL + "/", authority: idp.srv.URL, clientID: loginClientID,
 		redirectHost: defaultLoginHost, scope: defaultLoginScope,
 		timeout: 10 * time.Second, configDir: filepath.Join(t.TempDir(), "openfaas"),
 	}
+}
+
+func runLogin(t *testing.T, idp *standinIdP, gw *standinGateway, edit func(*loginOptions)) loginRun {
+	t.Helper()
+	o := standinOptions(t, idp, gw)
 	b := &browser{done: make(chan struct{})}
 	o.openURL = b.open
 	if edit != nil {
@@ -509,10 +514,8 @@ func TestLoginRefusals(t *testing.T) {
 func TestLoginRefusesIdPWithoutS256(t *testing.T) {
 	idp := newStandinIdP(t)
 	idp.advertised = []string{"plain"}
-	gw := newStandinGateway(t)
-	o := loginOptions{gateway: gw.srv.URL, authority: idp.srv.URL, clientID: loginClientID, redirectHost: defaultLoginHost,
-		timeout: 5 * time.Second, configDir: t.TempDir(),
-		openURL: func(string) error { t.Error("a browser was opened"); return nil }}
+	o := standinOptions(t, idp, newStandinGateway(t))
+	o.openURL = func(string) error { t.Error("a browser was opened"); return nil }
 	err := o.run(context.Background(), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "does not support PKCE with S256") {
 		t.Fatalf("got %v", err)
@@ -520,10 +523,7 @@ func TestLoginRefusesIdPWithoutS256(t *testing.T) {
 }
 
 func TestLoginTimeout(t *testing.T) {
-	idp := newStandinIdP(t)
-	gw := newStandinGateway(t)
-	o := loginOptions{gateway: gw.srv.URL, authority: idp.srv.URL, clientID: loginClientID, redirectHost: defaultLoginHost,
-		scope: defaultLoginScope, configDir: t.TempDir()}
+	o := standinOptions(t, newStandinIdP(t), newStandinGateway(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	err := o.run(ctx, io.Discard, io.Discard) // no browser: nobody logs in
