@@ -46,8 +46,8 @@ with the OAuth 2.0 client-credentials grant and prints it, for use with
 faas-cli or curl. See 'caddy fed-oidc token --help'. The login
 subcommand logs a person (in a browser) or a machine in, exchanges the
 token at the gateway and saves the result in faas-cli's config. The
-explain subcommand says what a config's fed_oidc handler decides for a token and
-a request, and why. The version subcommand prints the module's version.`,
+explain subcommand says what a config's fed_oidc handler decides for a
+token and a request, and why. The version subcommand prints the module's version.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			tokenCmd := &cobra.Command{
 				Use:   "token --client-id <id> (--issuer <url> | --token-url <url>)",
@@ -228,15 +228,13 @@ type tokenRequest struct {
 	Scope        string   // space-separated; sent only if non-empty
 }
 
-// tokenResponse is a successful token response (RFC 6749 §5.1), with the
-// fields of the other grants we use: the ID token of the authorization
-// code grant (OpenID Connect Core §3.1.3.3) and the issued token type of
-// token exchange (RFC 8693 §2.2.1).
+// tokenResponse is a successful token response (RFC 6749 §5.1, and RFC
+// 8693 §2.2.1 for token exchange), with the ID token of the authorization
+// code grant (OpenID Connect Core §3.1.3.3).
 type tokenResponse struct {
-	AccessToken     string `json:"access_token"`
-	TokenType       string `json:"token_type"`
-	IDToken         string `json:"id_token"`
-	IssuedTokenType string `json:"issued_token_type"`
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	IDToken     string `json:"id_token"`
 
 	// Raw is the response body as received.
 	Raw json.RawMessage `json:"-"`

@@ -14,11 +14,11 @@ import (
 const redactedMark = "[REDACTED]"
 
 // secretRedactor removes a client secret, or the codes and tokens a
-// request carried, from text that a token endpoint may have echoed
-// back. Matching the plain secret is not enough: the
-// request carried it form-encoded (client_secret_post) or base64-encoded
-// in a Basic Authorization header, and a server may echo either, decoded
-// or re-encoded. The base64 spellings are matched at every alignment, as
+// request carried, from text that a token endpoint may have echoed back.
+// Matching the plain secret is not enough: the request carried it
+// form-encoded (client_secret_post) or base64-encoded in a Basic
+// Authorization header, and a server may echo either, decoded or
+// re-encoded. The base64 spellings are matched at every alignment, as
 // GitHub Actions masks secrets, because the secret's characters in
 // base64(id ":" secret) depend on the ID's length. A secret of a few
 // bytes matches often, so more is redacted than needed: never less.
