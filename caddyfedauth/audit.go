@@ -34,6 +34,9 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 			zap.String("azp", ac.id.AuthorizedParty),
 			zap.String("client_id", ac.id.ClientID),
 		)
+		if fi := ac.id.fedIssuer(); fi != "" {
+			fields = append(fields, zap.String("fed_iss", fi))
+		}
 		if ac.refused != nil {
 			fields = append(fields, zap.String("reason", ac.refused.Reason))
 		} else {
@@ -41,11 +44,19 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 				zap.String("action", string(ac.call.Action)),
 				zap.String("resource", string(ac.call.Resource)),
 				zap.String("role", d.Role), zap.String("policy", d.Policy), zap.String("sid", d.Sid),
-				zap.String("reason", d.Reason()))
+				zap.String("reason", ac.reason()))
 		}
 		c.Write(fields...)
 	}
 	f.sendAudit(ac, status)
+}
+
+// reason says in words what decided.
+func (ac *accessCheck) reason() string {
+	if ac.outsideGrant {
+		return "denied: outside the function token's audience or permissions"
+	}
+	return ac.decision.Reason()
 }
 
 // requestID is the request's {http.request.uuid}, the id Caddy's access

@@ -189,7 +189,7 @@ func (f *FedOIDC) sendAudit(ac *accessCheck, status int) {
 		ev.Actions = []string{string(ac.call.Action)}
 		ev.Resource = string(ac.call.Resource)
 		ev.Role, ev.Policy, ev.Sid = d.Role, d.Policy, d.Sid
-		ev.Reason = d.Reason()
+		ev.Reason = ac.reason()
 	}
 	w.sender.Send(ev)
 }

@@ -26,7 +26,7 @@ import (
 
 // writeECKey writes a new P-256 key the way openssl ecparam -genkey does
 // (SEC 1 "EC PRIVATE KEY"), and returns it.
-func writeECKey(t *testing.T, file string) *ecdsa.PrivateKey {
+func writeECKey(t testing.TB, file string) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -50,7 +50,7 @@ type answer struct {
 
 // call runs one request through f: auth is the Authorization value ("" for
 // none), form a form body for POST.
-func call(t *testing.T, f *FedOIDC, method, target, auth string, form url.Values) answer {
+func call(t testing.TB, f *FedOIDC, method, target, auth string, form url.Values) answer {
 	t.Helper()
 	var body io.Reader
 	if form != nil {
@@ -111,7 +111,7 @@ func jwtClaims(t *testing.T, tok string) map[string]any {
 
 const systemURL = "https://gw.example.com"
 
-func newSystemIssuerHandler(t *testing.T, ti *testIssuer, dir string) *FedOIDC {
+func newSystemIssuerHandler(t testing.TB, ti *testIssuer, dir string) *FedOIDC {
 	t.Helper()
 	cfg := fmt.Sprintf(`{"issuer": %q, "audience": ["fed-gw.tenant1"],
 	"iam_objects": [
@@ -344,4 +344,40 @@ func TestSystemIssuer(t *testing.T) {
 			t.Errorf("the new key's token after the withdrawal: %d", a.status)
 		}
 	})
+}
+
+// A flood of exchanges with junk subject tokens costs no more key fetches
+// than the same tokens on the API: unknown issuers none, unknown kids one
+// per jwks_min_refresh_interval.
+func TestExchangeFloodCostsNoFetches(t *testing.T) {
+	ti := newTestIssuer(t)
+	key := ti.addKey(t, "k", "ES256", "p256")
+	dir := t.TempDir()
+	writeECKey(t, filepath.Join(dir, "issuer.key"))
+	writeECKey(t, filepath.Join(dir, "previous.key"))
+	f := newSystemIssuerHandler(t, ti, dir)
+	waitFor(t, "keys", func() bool {
+		return call(t, f, "POST", "/oauth/token", "", exchangeForm(ti.token(t, key, ti.claims("fed-gw.tenant1")))).status == 200
+	})
+	before := ti.jwksHits.Load() + ti.discHits.Load()
+	stranger := ti.claims("fed-gw.tenant1")
+	stranger["iss"] = "https://stranger.example.com"
+	for i := range 200 {
+		c := ti.claims("fed-gw.tenant1")
+		c["jti"] = i
+		junk := []string{
+			signToken(t, fmt.Sprintf(`{"alg":"ES256","kid":"random-%d"}`, i), c, "ES256", key.priv),
+			ti.token(t, key, stranger),
+			"not.a.token",
+		}
+		for _, tok := range junk {
+			if a := call(t, f, "POST", "/oauth/token", "", exchangeForm(tok)); a.status != 400 {
+				t.Fatalf("junk exchange: %d %s", a.status, a.body)
+			}
+		}
+	}
+	// jwks_min_refresh_interval is 30s: one refresh at most for the kids.
+	if n := ti.jwksHits.Load() + ti.discHits.Load() - before; n > 1 {
+		t.Errorf("600 junk exchanges made %d key fetches, want at most 1", n)
+	}
 }

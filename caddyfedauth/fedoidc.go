@@ -565,7 +565,7 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ac.decide(f, call, id.rolesIn(snap.set))
 		if !ac.decision.Allowed() && f.enforce {
 			f.audit(ac, http.StatusForbidden)
-			return f.deny(w, r, http.StatusForbidden, outcomeIAMDenied, ac.decision.Reason(), id, nil)
+			return f.deny(w, r, http.StatusForbidden, outcomeIAMDenied, ac.reason(), id, nil)
 		}
 	}
 
