@@ -205,7 +205,10 @@ type FedOIDC struct {
 	ctx        caddy.Context
 	cancel     context.CancelFunc
 	watchers   *sync.WaitGroup
-	logger     *zap.Logger
+	// unwatch gives back the IAM watcher's place in watchers if the
+	// config never started it (`caddy validate`), so Cleanup returns.
+	unwatch func()
+	logger  *zap.Logger
 
 	// The Caddy server this handler runs in, checked once for a
 	// GatewayTransport (transport.go).
@@ -376,9 +379,13 @@ func (f *FedOIDC) startBackground(ctx caddy.Context, life context.Context) error
 	}
 	if f.IAM != "" {
 		f.watchers.Add(1)
-		err := startWithConfig(ctx, func() { go f.watchIAM(life, time.Duration(f.IAMReloadInterval), f.watchers) })
+		var once sync.Once
+		f.unwatch = func() { once.Do(f.watchers.Done) }
+		err := startWithConfig(ctx, func() {
+			once.Do(func() { go f.watchIAM(life, time.Duration(f.IAMReloadInterval), f.watchers) })
+		})
 		if err != nil {
-			f.watchers.Done()
+			f.unwatch()
 			return err
 		}
 	}
@@ -497,6 +504,9 @@ func (f *FedOIDC) Cleanup() error {
 	}
 	f.cancel()
 	f.cancel = nil
+	if f.unwatch != nil {
+		f.unwatch()
+	}
 	f.watchers.Wait() // no reload swaps in a snapshot after this
 	// Requests still in flight on this config (Caddy's grace period)
 	// keep using the verifiers; a stopped source keeps its last keys.

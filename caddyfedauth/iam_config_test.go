@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -134,4 +135,40 @@ func TestIAMConfigErrors(t *testing.T) {
 		})
 	}
 	_ = os.Remove(filepath.Join(dir, "empty"))
+}
+
+// TestIAMValidateCleansUp: `caddy validate` provisions and cleans up a
+// config it never starts; Cleanup must not wait for the IAM watcher that
+// was never started, and a late start must not run it.
+func TestIAMValidateCleansUp(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "iam.yaml")
+	writeFile(t, file, "apiVersion: iam.openfaas.com/v1\nkind: Policy\nmetadata: {name: p}\nspec: {statement: [{sid: s, action: [Function:List], effect: Allow, resource: ['*']}]}\n")
+	var f FedOIDC
+	if err := json.Unmarshal([]byte(fmt.Sprintf(`{"issuer": "https://i.example.com", "audience": ["a"], "iam": %q}`, file)), &f); err != nil {
+		t.Fatal(err)
+	}
+	pctx, err := caddy.ProvisionContext(&caddy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(pctx)
+	defer cancel()
+	if err := f.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = f.Cleanup(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Cleanup of a never started config did not return")
+	}
+	app, err := ctx.App("fed_oidc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.(*startApp).Start(); err != nil { // too late: must not start the watcher
+		t.Fatal(err)
+	}
+	f.watchers.Wait() // would panic (negative counter) had the watcher started and finished again
 }

@@ -28,6 +28,9 @@ const (
 	placeholders   = "manifests/values.yaml"
 	basicAuthMount = "/var/secrets/gateway"
 	caBundleMount  = "/var/secrets/ca-bundle"
+	iamMount       = "/etc/fed-oidc/iam"
+	auditMount     = "/var/secrets/audit-webhook"
+	issuerMount    = "/var/secrets/issuer"
 	healthPort     = 8081
 )
 
@@ -54,6 +57,18 @@ type want struct {
 	gatewayDial string
 	acmeEmail   string
 	acmeCA      string
+
+	iamConfigMap string // "" when iam is off
+	iamMode      string
+	defaultNS    string
+	maxBodySize  float64 // as caddy adapt writes it
+	audit        string  // auditWebhook.url, "" for none
+	auditSecret  string
+	auditKey     string
+	auditMethods []string
+	sysIssuer    string // systemIssuer.url, "" for none
+	issuerSecret string
+	previousKey  bool
 }
 
 func base() want {
@@ -162,6 +177,30 @@ persistence: {enabled: false}
 		want: func(w *want) {
 			w.replicas, w.allowInvoke, w.debug, w.format = 1, true, true, "json"
 			w.fullname = "federated-gateway"
+		},
+	},
+	{
+		name:   "iam-ci-values",
+		files:  []string{"chart/caddy-fedauth/ci/iam-values.yaml"},
+		noBase: true,
+		want: func(w *want) {
+			w.audiences = []string{"fed-gw.tenant1"}
+			w.iamConfigMap, w.iamMode, w.defaultNS, w.maxBodySize = "fed-oidc-iam", "dry_run", "staging", 512<<10
+			w.audit, w.auditSecret, w.auditKey = "https://audit.example.com/openfaas", "audit-webhook", "hmac"
+			w.auditMethods = []string{"GET", "PUT", "POST", "DELETE"}
+			w.sysIssuer, w.issuerSecret, w.previousKey = "https://fed-gw.tenant1.example.com", "fed-gw-issuer", true
+		},
+	},
+	{
+		name: "iam-defaults-numeric-body-size",
+		values: `iam: {enabled: true, configMapName: iam-objects, maxBodySize: 2097152}
+auditWebhook: {url: "https://audit.example.com/", secretName: audit}
+systemIssuer: {url: "https://fed-gw.tenant1.example.com:8443/", keySecretName: issuer-key}
+`,
+		want: func(w *want) {
+			w.iamConfigMap, w.iamMode, w.defaultNS, w.maxBodySize = "iam-objects", "enforce", "openfaas-fn", 2<<20
+			w.audit, w.auditSecret, w.auditKey = "https://audit.example.com/", "audit", "secret"
+			w.sysIssuer, w.issuerSecret = "https://fed-gw.tenant1.example.com:8443", "issuer-key"
 		},
 	},
 	{
@@ -390,6 +429,7 @@ func checkDeployment(t *testing.T, r *rendered, w want) {
 			t.Errorf("CA bundle volume %+v", v)
 		}
 	}
+	checkIAMVolumes(t, mounts, volumes, w)
 	for _, dir := range []string{"/data", "/config", "/tmp"} {
 		m, ok := mounts[dir]
 		if !ok || m.ReadOnly {
@@ -439,6 +479,37 @@ func checkDeployment(t *testing.T, r *rendered, w want) {
 	}
 	if got := pod.Annotations["prometheus.io/scrape"]; got != strconv.FormatBool(w.metrics) {
 		t.Errorf("prometheus.io/scrape %q, want %v", got, w.metrics)
+	}
+}
+
+// checkIAMVolumes: the IAM ConfigMap, the audit webhook's key and the
+// system issuer's keys are read-only directory mounts exactly when their
+// values are set (subPath and read-only are checked for all mounts).
+func checkIAMVolumes(t *testing.T, mounts map[string]corev1.VolumeMount, volumes map[string]corev1.Volume, w want) {
+	m, ok := mounts[iamMount]
+	if ok != (w.iamConfigMap != "") {
+		t.Errorf("IAM ConfigMap mounted: %v, want %v", ok, w.iamConfigMap != "")
+	} else if v := volumes[m.Name]; ok && (v.ConfigMap == nil || v.ConfigMap.Name != w.iamConfigMap || len(v.ConfigMap.Items) != 0) {
+		t.Errorf("IAM volume %+v, want all keys of ConfigMap %q", v, w.iamConfigMap)
+	}
+	m, ok = mounts[auditMount]
+	if ok != (w.audit != "") {
+		t.Errorf("audit webhook secret mounted: %v, want %v", ok, w.audit != "")
+	} else if v := volumes[m.Name]; ok && (v.Secret == nil || v.Secret.SecretName != w.auditSecret ||
+		len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != w.auditKey || v.Secret.Items[0].Path != "secret") {
+		t.Errorf("audit webhook volume %+v, want key %q of Secret %q as file secret", v, w.auditKey, w.auditSecret)
+	}
+	m, ok = mounts[issuerMount]
+	if ok != (w.sysIssuer != "") {
+		t.Errorf("system issuer keys mounted: %v, want %v", ok, w.sysIssuer != "")
+	} else if ok {
+		keys := []string{"issuer.key"}
+		if w.previousKey {
+			keys = append(keys, "previous.key")
+		}
+		if v := volumes[m.Name]; v.Secret == nil || v.Secret.SecretName != w.issuerSecret || !slices.Equal(secretKeys(v), keys) {
+			t.Errorf("system issuer volume %+v, want keys %v of Secret %q", v, keys, w.issuerSecret)
+		}
 	}
 }
 
@@ -564,12 +635,12 @@ func checkCaddyfile(t *testing.T, r *rendered, w want) {
 	}
 	var cm corev1.Volume
 	for _, v := range r.Deployment.Spec.Template.Spec.Volumes {
-		if v.ConfigMap != nil {
+		if v.ConfigMap != nil && v.ConfigMap.Name == r.ConfigMap.Name {
 			cm = v
 		}
 	}
-	if cm.ConfigMap == nil || cm.ConfigMap.Name != r.ConfigMap.Name {
-		t.Errorf("the pod does not mount ConfigMap %s", r.ConfigMap.Name)
+	if cm.Name != "caddyfile" {
+		t.Errorf("the pod does not mount ConfigMap %s as volume caddyfile", r.ConfigMap.Name)
 	}
 	cfg := adapt(t, caddyfile)
 
@@ -614,6 +685,7 @@ func checkCaddyfile(t *testing.T, r *rendered, w want) {
 	if got := fmt.Sprint(f["gateway_basic_auth"]); got != fmt.Sprintf("map[password_file:%s/basic-auth-password user_file:%s/basic-auth-user]", basicAuthMount, basicAuthMount) {
 		t.Errorf("gateway_basic_auth %s", got)
 	}
+	checkIAMOptions(t, f, w)
 	rp := findHandlers(cfg, "reverse_proxy")
 	if len(rp) != 1 || fmt.Sprint(rp[0]["upstreams"]) != fmt.Sprintf("[map[dial:%s]]", w.gatewayDial) {
 		t.Errorf("reverse_proxy %v, want one to %s", rp, w.gatewayDial)
@@ -680,6 +752,38 @@ func checkCaddyfile(t *testing.T, r *rendered, w want) {
 	validate(t, mountSecrets(t, r.Deployment, caddyfile))
 }
 
+// checkIAMOptions: the adapted fed_oidc handler has the IAM options of the
+// values, at the mount paths, and none of them when iam is off.
+func checkIAMOptions(t *testing.T, f map[string]any, w want) {
+	wantIAM := map[string]any{}
+	if w.iamConfigMap != "" {
+		wantIAM = map[string]any{"iam": iamMount, "iam_mode": w.iamMode, "default_namespace": w.defaultNS, "max_body_size": w.maxBodySize}
+	}
+	if w.audit != "" {
+		hook := map[string]any{"url": w.audit, "secret_file": auditMount + "/secret"}
+		if w.auditMethods != nil {
+			var methods []any
+			for _, m := range w.auditMethods {
+				methods = append(methods, m)
+			}
+			hook["methods"] = methods
+		}
+		wantIAM["audit_webhook"] = hook
+	}
+	if w.sysIssuer != "" {
+		si := map[string]any{"url": w.sysIssuer, "signing_key_file": issuerMount + "/issuer.key"}
+		if w.previousKey {
+			si["previous_key_file"] = issuerMount + "/previous.key"
+		}
+		wantIAM["system_issuer"] = si
+	}
+	for _, k := range []string{"iam", "iam_mode", "default_namespace", "max_body_size", "audit_webhook", "system_issuer"} {
+		if got, want := f[k], wantIAM[k]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("fed_oidc %s: %v, want %v", k, got, want)
+		}
+	}
+}
+
 // TestChartRefusesBadValues: values that would make a broken or unsafe
 // gateway fail at `helm template`/`install` with a message that says why.
 func TestChartRefusesBadValues(t *testing.T) {
@@ -703,6 +807,18 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"tls, 2 replicas, ReadWriteOnce", "publicEndpoint: {domain: fed-gw.example.com}\n", "ReadWriteMany"},
 		{"tls, 2 replicas, no persistence", "publicEndpoint: {domain: fed-gw.example.com}\npersistence: {enabled: false, accessModes: [ReadWriteMany]}\n", "ReadWriteMany"},
 		{"zero replicas", "replicas: 0\n", "replicas"},
+		{"iam with allowInvoke", "allowInvoke: true\niam: {enabled: true, configMapName: iam}\n", "allowInvoke=true and iam.enabled=true contradict"},
+		{"iam without ConfigMap", "iam: {enabled: true}\n", "needs iam.configMapName"},
+		{"bad iam mode", "iam: {enabled: true, configMapName: iam, mode: audit}\n", "mode"},
+		{"bad default namespace", "iam: {enabled: true, configMapName: iam, defaultNamespace: \"a b\"}\n", "defaultNamespace"},
+		{"body size of two tokens", "iam: {enabled: true, configMapName: iam, maxBodySize: \"1 MiB\"}\n", "maxBodySize"},
+		{"audit webhook without iam", "auditWebhook: {url: \"https://audit.example.com/\", secretName: a}\n", "set iam.enabled=true"},
+		{"audit webhook without secret", "iam: {enabled: true, configMapName: iam}\nauditWebhook: {url: \"https://audit.example.com/\"}\n", "needs auditWebhook.secretName"},
+		{"plain http audit webhook", "iam: {enabled: true, configMapName: iam}\nauditWebhook: {url: \"http://audit.example.com/\", secretName: a}\n", "must be an https URL"},
+		{"bad audit method", "iam: {enabled: true, configMapName: iam}\nauditWebhook: {url: \"https://audit.example.com/\", secretName: a, methods: [get]}\n", "methods"},
+		{"system issuer without iam", "systemIssuer: {url: \"https://gw.example.com\", keySecretName: k}\n", "set iam.enabled=true"},
+		{"system issuer without key", "iam: {enabled: true, configMapName: iam}\nsystemIssuer: {url: \"https://gw.example.com\"}\n", "needs systemIssuer.keySecretName"},
+		{"system issuer with a path", "iam: {enabled: true, configMapName: iam}\nsystemIssuer: {url: \"https://gw.example.com/gw\", keySecretName: k}\n", "without a path"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -285,8 +285,11 @@ func validate(t testing.TB, caddyfile string) {
 
 // mountSecrets builds, under a temporary root, the files the pod would
 // see: every Secret volume's items at its mount path (a real PEM
-// certificate for ca.crt). It returns the Caddyfile with those mount paths
-// moved under the root, and fails if the Caddyfile refers to no mount.
+// certificate for ca.crt, real EC keys for *.key), and for the IAM
+// ConfigMap a valid IAM set laid out as the kubelet does (iam.yaml ->
+// ..data/iam.yaml, ..data -> ..<timestamp>). It returns the Caddyfile with
+// those mount paths moved under the root, and fails if the Caddyfile
+// refers to no mount.
 func mountSecrets(t testing.TB, d *appsv1.Deployment, caddyfile string) string {
 	t.Helper()
 	root := t.TempDir()
@@ -299,6 +302,10 @@ func mountSecrets(t testing.TB, d *appsv1.Deployment, caddyfile string) string {
 	for _, c := range spec.Containers {
 		for _, m := range c.VolumeMounts {
 			v := volumes[m.Name]
+			if v.ConfigMap != nil && m.Name != "caddyfile" {
+				out = mountIAMConfigMap(t, root, m.MountPath, out)
+				continue
+			}
 			if v.Secret == nil {
 				continue
 			}
@@ -311,8 +318,11 @@ func mountSecrets(t testing.TB, d *appsv1.Deployment, caddyfile string) string {
 			}
 			for _, it := range v.Secret.Items {
 				content := []byte("value-of-" + it.Key + "\n")
-				if it.Key == "ca.crt" {
+				switch {
+				case it.Key == "ca.crt":
 					content = testCA(t)
+				case strings.HasSuffix(it.Key, ".key"):
+					content = testECKey(t)
 				}
 				if err := os.WriteFile(filepath.Join(dir, it.Path), content, 0o600); err != nil {
 					t.Fatal(err)
@@ -326,6 +336,61 @@ func mountSecrets(t testing.TB, d *appsv1.Deployment, caddyfile string) string {
 		}
 	}
 	return out
+}
+
+// testIAM is a valid IAM set: a Policy and the Role granting it.
+const testIAM = `apiVersion: iam.openfaas.com/v1
+kind: Policy
+metadata: {name: read-all, namespace: openfaas}
+spec:
+  statement:
+  - {sid: read, action: ["Function:List", "Function:Get", "Namespace:List"], effect: Allow, resource: ["*"]}
+---
+apiVersion: iam.openfaas.com/v1
+kind: Role
+metadata: {name: auditors, namespace: openfaas}
+spec:
+  policy: [read-all]
+  principal: {jwt:sub: ["auditor"]}
+`
+
+// mountIAMConfigMap lays out testIAM at mountPath under root as the
+// kubelet lays out a ConfigMap volume, and moves the path in caddyfile.
+func mountIAMConfigMap(t testing.TB, root, mountPath, caddyfile string) string {
+	t.Helper()
+	dir := filepath.Join(root, mountPath)
+	data := filepath.Join(dir, "..2026_12_01_10_00_00.000000001")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "iam.yaml"), []byte(testIAM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(data), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/iam.yaml", filepath.Join(dir, "iam.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	mp := strings.TrimSuffix(mountPath, "/")
+	if !regexp.MustCompile(`(?m)^\s*iam ` + regexp.QuoteMeta(mp) + `$`).MatchString(caddyfile) {
+		t.Fatalf("the Caddyfile does not use ConfigMap mount %s as iam", mountPath)
+	}
+	return strings.ReplaceAll(caddyfile, mp, dir)
+}
+
+// testECKey is a PEM EC P-256 private key, as openssl ecparam writes it.
+func testECKey(t testing.TB) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
 }
 
 func testCA(t testing.TB) []byte {

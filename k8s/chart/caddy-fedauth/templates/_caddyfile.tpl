@@ -64,7 +64,32 @@ http://:{{ include "caddy-fedauth.healthPort" . }} {
 {{- if .Values.caBundleSecretName }}
 		ca_bundle {{ include "caddy-fedauth.caBundleDir" . }}/ca.crt
 {{- end }}
-{{- if .Values.allowInvoke }}
+{{- if .Values.iam.enabled }}
+		iam {{ include "caddy-fedauth.iamDir" . }}
+		iam_mode {{ .Values.iam.mode }}
+		default_namespace {{ .Values.iam.defaultNamespace }}
+		max_body_size {{ include "caddy-fedauth.maxBodySize" . }}
+{{- with .Values.auditWebhook }}
+{{- if .url }}
+		audit_webhook {{ .url }} {
+			secret_file {{ include "caddy-fedauth.auditWebhookDir" $ }}/secret
+{{- with .methods }}
+			methods {{ join " " . }}
+{{- end }}
+		}
+{{- end }}
+{{- end }}
+{{- with .Values.systemIssuer }}
+{{- if .url }}
+		system_issuer {{ .url | trimSuffix "/" }} {
+			signing_key_file {{ include "caddy-fedauth.systemIssuerDir" $ }}/issuer.key
+{{- if .previousKey }}
+			previous_key_file {{ include "caddy-fedauth.systemIssuerDir" $ }}/previous.key
+{{- end }}
+		}
+{{- end }}
+{{- end }}
+{{- else if .Values.allowInvoke }}
 		allow_invoke
 {{- end }}
 		gateway_basic_auth {{ include "caddy-fedauth.basicAuthDir" . }}/basic-auth-user {{ include "caddy-fedauth.basicAuthDir" . }}/basic-auth-password

@@ -78,6 +78,14 @@ values file written for the commercial chart can be reused unchanged.
 {{/* Where the secrets are mounted; the Caddyfile refers to these paths. */}}
 {{- define "caddy-fedauth.basicAuthDir" -}}/var/secrets/gateway{{- end }}
 {{- define "caddy-fedauth.caBundleDir" -}}/var/secrets/ca-bundle{{- end }}
+{{- define "caddy-fedauth.iamDir" -}}/etc/fed-oidc/iam{{- end }}
+{{- define "caddy-fedauth.auditWebhookDir" -}}/var/secrets/audit-webhook{{- end }}
+{{- define "caddy-fedauth.systemIssuerDir" -}}/var/secrets/issuer{{- end }}
+
+{{/* iam.maxBodySize as one Caddyfile token: Helm reads numbers as floats. */}}
+{{- define "caddy-fedauth.maxBodySize" -}}
+{{- if kindIs "string" .Values.iam.maxBodySize }}{{ .Values.iam.maxBodySize }}{{ else }}{{ int64 .Values.iam.maxBodySize }}{{ end }}
+{{- end }}
 
 {{/* Ports inside the pod. */}}
 {{- define "caddy-fedauth.healthPort" -}}8081{{- end }}
@@ -126,7 +134,47 @@ the cross-field rules the schema cannot express. Renders nothing.
 {{- fail (printf "caddy-fedauth: publicEndpoint.acmeCA %q must be an https ACME directory URL" .) }}
 {{- end }}
 {{- end }}
+{{- include "caddy-fedauth.validateIAM" . }}
 {{- if and (include "caddy-fedauth.tls" .) (gt (int $v.replicas) 1) (not (include "caddy-fedauth.sharedStorage" .)) }}
 {{- fail (printf "caddy-fedauth: replicas=%d with publicEndpoint.domain needs storage shared by all pods, for the certificates and ACME challenges: set persistence.enabled=true and persistence.accessModes to [ReadWriteMany] (with a StorageClass that provides it, e.g. NFS, EFS, Azure Files, CephFS), or set replicas=1" (int $v.replicas)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The IAM values: what each feature needs, and what contradicts it.
+*/}}
+{{- define "caddy-fedauth.validateIAM" -}}
+{{- $v := .Values }}
+{{- $https := "^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$" }}
+{{- if $v.iam.enabled }}
+{{- if $v.allowInvoke }}
+{{- fail "caddy-fedauth: allowInvoke=true and iam.enabled=true contradict each other: with IAM the policies decide invocations; set allowInvoke=false and grant Function:Invoke on the functions in a Policy" }}
+{{- end }}
+{{- if not $v.iam.configMapName }}
+{{- fail "caddy-fedauth: iam.enabled=true needs iam.configMapName, the ConfigMap of JwtIssuer, Policy and Role YAML (kubectl -n <namespace> create configmap fed-oidc-iam --from-file=iam.yaml)" }}
+{{- end }}
+{{- else }}
+{{- if $v.auditWebhook.url }}
+{{- fail "caddy-fedauth: auditWebhook.url sends the decisions of IAM: set iam.enabled=true too" }}
+{{- end }}
+{{- if $v.systemIssuer.url }}
+{{- fail "caddy-fedauth: systemIssuer.url issues tokens carrying the policies of IAM roles: set iam.enabled=true too" }}
+{{- end }}
+{{- end }}
+{{- with $v.auditWebhook.url }}
+{{- if not (or (regexMatch $https .) (regexMatch "^http://(localhost|127\\.[0-9.]+|\\[::1\\])(:[0-9]+)?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$" .)) }}
+{{- fail (printf "caddy-fedauth: auditWebhook.url %q must be an https URL (http only to a loopback address), without query, fragment, spaces, quotes or braces" .) }}
+{{- end }}
+{{- if not $v.auditWebhook.secretName }}
+{{- fail "caddy-fedauth: auditWebhook.url needs auditWebhook.secretName, a Secret holding the HMAC key the events are signed with (key auditWebhook.secretKey, default secret)" }}
+{{- end }}
+{{- end }}
+{{- with $v.systemIssuer.url }}
+{{- if not (regexMatch "^https://[A-Za-z0-9.-]+(:[0-9]+)?/?$" .) }}
+{{- fail (printf "caddy-fedauth: systemIssuer.url %q must be the gateway's public origin, https://host[:port], without a path" .) }}
+{{- end }}
+{{- if not $v.systemIssuer.keySecretName }}
+{{- fail "caddy-fedauth: systemIssuer.url needs systemIssuer.keySecretName, a Secret with key issuer.key (a PEM EC P-256 private key)" }}
+{{- end }}
 {{- end }}
 {{- end }}
