@@ -118,13 +118,7 @@ func TestIAMConfigErrors(t *testing.T) {
 			if err := json.Unmarshal([]byte(tc.cfg), &f); err != nil {
 				t.Fatal(err)
 			}
-			pctx, err := caddy.ProvisionContext(&caddy.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := caddy.NewContext(pctx)
-			defer cancel()
-			err = f.Provision(ctx)
+			err := f.Provision(unstartedContext(t))
 			if err == nil {
 				_ = f.Cleanup()
 				t.Fatalf("accepted; want an error containing %q", tc.want)
@@ -147,12 +141,7 @@ func TestIAMValidateCleansUp(t *testing.T) {
 	if err := json.Unmarshal([]byte(fmt.Sprintf(`{"issuer": "https://i.example.com", "audience": ["a"], "iam": %q}`, file)), &f); err != nil {
 		t.Fatal(err)
 	}
-	pctx, err := caddy.ProvisionContext(&caddy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := caddy.NewContext(pctx)
-	defer cancel()
+	ctx := unstartedContext(t)
 	if err := f.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -171,4 +160,17 @@ func TestIAMValidateCleansUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.watchers.Wait() // would panic (negative counter) had the watcher started and finished again
+}
+
+// unstartedContext is the context of a config that is provisioned but
+// never started, as `caddy validate` provisions one.
+func unstartedContext(t testing.TB) caddy.Context {
+	t.Helper()
+	pctx, err := caddy.ProvisionContext(&caddy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(pctx)
+	t.Cleanup(cancel)
+	return ctx
 }

@@ -323,12 +323,7 @@ func provisionHandler(t testing.TB, ti *testIssuer, extra string) *FedOIDC {
 // config, then starts that config's apps, as Caddy runs a config.
 func startedContext(t testing.TB, provision func(caddy.Context) error) {
 	t.Helper()
-	pctx, err := caddy.ProvisionContext(&caddy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := caddy.NewContext(pctx)
-	t.Cleanup(cancel)
+	ctx := unstartedContext(t)
 	if err := provision(ctx); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
