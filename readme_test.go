@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/caddy-fedauth/caddy-fedauth/caddyfedauth/iam"
 )
 
 // The README's build commands name the versions the repository pins: the
@@ -41,5 +43,60 @@ func TestREADMEVersions(t *testing.T) {
 	}
 	if regexp.MustCompile(`Go \(?1\.[0-9.]+\+`).MatchString(readme) {
 		t.Error("README.md gives a range of Go versions instead of go.mod's")
+	}
+}
+
+// The IAM objects of the README's Kubernetes how-to load, and decide as
+// the section says: dev's connector may list dev and nothing else.
+func TestREADMEKubernetesIssuerObjects(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n### Trusting a Kubernetes service-account issuer\n")
+	if !ok {
+		t.Fatal("README.md has no section \"Trusting a Kubernetes service-account issuer\"")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var docs []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		if strings.Contains(m[1], "apiVersion: iam.openfaas.com/v1") {
+			docs = append(docs, m[1])
+		}
+	}
+	objs, err := iam.Parse("README.md", []byte(strings.Join(docs, "---\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := iam.Compile(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := set.Warnings(); len(w) > 0 {
+		t.Errorf("warnings: %q", w)
+	}
+	iss := set.Issuers()
+	if len(iss) != 1 || iss[0].Spec.Iss != "https://kubernetes.default.svc.cluster.local" || iss[0].Spec.IssInternal == "" || iss[0].Spec.CABundle == "" {
+		t.Fatalf("issuers: %+v", iss)
+	}
+	claims := func(sub string) map[string]any {
+		return map[string]any{"iss": iss[0].Spec.Iss, "sub": sub, "aud": []any{iss[0].Spec.Aud[0]}}
+	}
+	connector, other := claims("system:serviceaccount:dev:connector"), claims("system:serviceaccount:dev:other")
+	for _, tc := range []struct {
+		claims   map[string]any
+		action   iam.Action
+		resource iam.Resource
+		want     bool
+	}{
+		{connector, iam.FunctionList, iam.NamespaceResource("dev"), true},
+		{connector, iam.NamespaceList, iam.NamespaceResource("dev"), true},
+		{connector, iam.FunctionList, iam.NamespaceResource("staging"), false},
+		{connector, iam.FunctionCreate, iam.ObjectResource("dev", "fn"), false},
+		{other, iam.FunctionList, iam.NamespaceResource("dev"), false},
+	} {
+		if got := set.Decide(tc.claims, tc.action, tc.resource); got.Allowed() != tc.want {
+			t.Errorf("%s %s on %s: %s", tc.claims["sub"], tc.action, tc.resource, got.Reason())
+		}
 	}
 }

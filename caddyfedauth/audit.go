@@ -17,13 +17,12 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 	if c == nil && f.webhook == nil {
 		return
 	}
-	requestID := requestID(ac.r)
 	if c != nil {
 		d := ac.decision
 		fields := make([]zap.Field, 0, 18) // one allocation for all of them
 		fields = append(fields,
 			zap.Time("started", ac.started),
-			zap.String("request_id", requestID),
+			zap.String("request_id", ac.requestID),
 			zap.String("decision", d.Outcome.String()),
 			zap.Bool("enforced", f.enforce),
 			zap.Int("status", status),
@@ -46,7 +45,7 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 		}
 		c.Write(fields...)
 	}
-	f.sendAudit(ac, status, requestID)
+	f.sendAudit(ac, status)
 }
 
 // requestID is the request's {http.request.uuid}, the id Caddy's access

@@ -157,7 +157,7 @@ func openAuditSink(a *AuditWebhook, logger *zap.Logger) (*auditSink, error) {
 }
 
 // sendAudit queues the event of ac for the webhook, if it wants it.
-func (f *FedOIDC) sendAudit(ac *accessCheck, status int, requestID string) {
+func (f *FedOIDC) sendAudit(ac *accessCheck, status int) {
 	w := f.webhook
 	if w == nil {
 		return
@@ -172,7 +172,7 @@ func (f *FedOIDC) sendAudit(ac *accessCheck, status int, requestID string) {
 		Method:       ac.r.Method,
 		ResponseCode: status,
 		Time:         ac.started,
-		RequestID:    requestID,
+		RequestID:    ac.requestID,
 		Decision:     d.Outcome.String(),
 		DryRun:       !f.enforce,
 		AZP:          ac.id.AuthorizedParty,

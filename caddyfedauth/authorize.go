@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -29,11 +30,20 @@ type accessCheck struct {
 	decision iam.Decision
 	refused  *routes.Error // the request could not be decided on
 	rec      statusRecorder
+
+	// requestID is taken before the request goes on: Caddy makes it on
+	// first use, in the request's variables, which reverse_proxy's dialer
+	// may still read after the answer.
+	requestID string
 }
 
 // newAccessCheck starts the check of r, whose escaped path is path.
 func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity, path string) *accessCheck {
-	return &accessCheck{started: time.Now(), r: r, path: path, id: id}
+	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id}
+	if f.webhook != nil || f.auditLog.Core().Enabled(zapcore.InfoLevel) {
+		ac.requestID = requestID(r)
+	}
+	return ac
 }
 
 // mapRequest reads what the request asks for (routes.Map), the body only
@@ -63,7 +73,12 @@ func (f *FedOIDC) mapRequest(r *http.Request, escapedPath string) (routes.Call, 
 // decide decides the call on the roles the token holds, and counts it.
 func (ac *accessCheck) decide(f *FedOIDC, call routes.Call, roles *iam.Roles) {
 	ac.call, ac.roles = call, roles
-	ac.decision = roles.Decide(call.Action, call.Resource)
+	if call.FilterNamespaces {
+		// The answer is filtered to what the caller may see.
+		ac.decision = roles.DecideSomewhere(call.Action)
+	} else {
+		ac.decision = roles.Decide(call.Action, call.Resource)
+	}
 	f.iamMetrics.decision(call.Action, ac.decision.Outcome)
 }
 

@@ -36,15 +36,16 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "fed-oidc",
-		Usage: "token --client-id <id> (--issuer <url> | --token-url <url>)",
+		Usage: "<token|explain|version> [flags]",
 		Short: "Tools for the fed_oidc federated gateway",
 		Long: `
 Tools for clients of an OpenFaaS gateway protected by the fed_oidc handler.
 
 The token subcommand obtains an access token from the identity provider
 with the OAuth 2.0 client-credentials grant and prints it, for use with
-faas-cli or curl. See 'caddy fed-oidc token --help'. The version
-subcommand prints the module's version.`,
+faas-cli or curl. See 'caddy fed-oidc token --help'. The explain
+subcommand says what a config's fed_oidc handler decides for a token and
+a request, and why. The version subcommand prints the module's version.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			tokenCmd := &cobra.Command{
 				Use:   "token --client-id <id> (--issuer <url> | --token-url <url>)",
@@ -97,6 +98,7 @@ for inspection.`,
 				return cmdFedOIDCToken(fl, tokenCmd.OutOrStdout())
 			})
 			cmd.AddCommand(tokenCmd)
+			cmd.AddCommand(explainCommand())
 			versionCmd := &cobra.Command{
 				Use:   "version",
 				Short: "Prints the version of the fed_oidc module",

@@ -237,7 +237,7 @@ func (FedOIDC) CaddyModule() caddy.ModuleInfo {
 // Provision applies defaults, checks the config, reads the gateway
 // credential and starts fetching the issuer's keys in the background.
 func (f *FedOIDC) Provision(ctx caddy.Context) error {
-	f.logger = ctx.Logger()
+	f.useLogger(ctx.Logger())
 	f.server = ctx.Value(caddyhttp.ServerCtxKey)
 	f.transportCheck = new(sync.Once)
 	repl := caddy.NewReplacer()
@@ -304,9 +304,15 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	// With IAM, invocations are decided by Function:Invoke.
 	f.rules = pathRules{allowInvoke: f.AllowInvoke || f.iamEnabled()}
 	f.challenge = newChallenges(f.Realm)
-	f.auditLog = f.logger.Named("audit")
 	f.watchers = new(sync.WaitGroup)
 	f.snap = new(atomic.Pointer[snapshot])
+
+	if ga := f.GatewayBasicAuth; ga != nil {
+		f.credential = &upstreamCredential{userFile: ga.UserFile, passwordFile: ga.PasswordFile, logger: f.logger}
+		if err := f.credential.load(); err != nil {
+			return err
+		}
+	}
 
 	files, digest, err := f.readIAM()
 	if err != nil {
@@ -320,20 +326,28 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		return err
 	}
 	f.snap.Store(snap)
+	life, cancel := context.WithCancel(ctx)
+	f.cancel = cancel // from here on, Cleanup gives back what was taken
+	if err := f.startBackground(ctx, life); err != nil {
+		_ = f.Cleanup()
+		return err
+	}
 	if snap.set != nil {
 		f.iamMetrics = newIAMMetrics(f.IAMMode)
 		f.logIAMLoaded("IAM objects loaded", snap.set)
 	}
+	return nil
+}
 
+// startBackground opens the audit webhook and starts the credential
+// reload and, once the config runs, the IAM watcher.
+func (f *FedOIDC) startBackground(ctx caddy.Context, life context.Context) error {
 	if f.AuditWebhook != nil {
+		var err error
 		if f.webhook, err = openAuditSink(f.AuditWebhook, f.logger.Named("audit_webhook")); err != nil {
-			snap.issuers.release()
 			return err
 		}
 	}
-
-	life, cancel := context.WithCancel(ctx)
-	f.cancel = cancel
 	if f.IAM != "" {
 		f.watchers.Add(1)
 		err := startWithConfig(ctx, func() { go f.watchIAM(life, time.Duration(f.IAMReloadInterval), f.watchers) })
@@ -342,15 +356,17 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 			return err
 		}
 	}
-
-	if ga := f.GatewayBasicAuth; ga != nil {
-		f.credential = &upstreamCredential{userFile: ga.UserFile, passwordFile: ga.PasswordFile, logger: f.logger}
-		if err := f.credential.load(); err != nil {
-			return err
-		}
-		go f.credential.watch(life, time.Duration(ga.ReloadInterval))
+	if f.credential != nil {
+		go f.credential.watch(life, time.Duration(f.GatewayBasicAuth.ReloadInterval))
 	}
 	return nil
+}
+
+// useLogger logs refusals to logger and decisions to its audit child,
+// http.handlers.fed_oidc.audit under Caddy.
+func (f *FedOIDC) useLogger(logger *zap.Logger) {
+	f.logger = logger
+	f.auditLog = logger.Named("audit")
 }
 
 // flatIssuerConfig is the verifier config of the flat issuer options.
@@ -532,18 +548,25 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // not a bearer token at all, 401 for an invalid token, 503 while the
 // issuer's keys are unavailable.
 func (f *FedOIDC) refuseToken(w http.ResponseWriter, r *http.Request, err error) error {
+	status, outcome, id, detail := tokenRefusal(err)
+	return f.deny(w, r, status, outcome, "", id, detail)
+}
+
+// tokenRefusal is the answer to a token verify refused: its status and
+// outcome label, the identity of a token whose signature held, and the
+// error to log.
+func tokenRefusal(err error) (status int, outcome string, id *identity, detail error) {
 	if errors.Is(err, errNotB64Token) {
-		return f.deny(w, r, http.StatusBadRequest, outcomeBadRequest, "", nil, nil)
+		return http.StatusBadRequest, outcomeBadRequest, nil, nil
 	}
 	var te *tokenError
 	if errors.As(err, &te) {
-		return f.deny(w, r, http.StatusUnauthorized, te.reason, "", te.id, te.err)
+		return http.StatusUnauthorized, te.reason, te.id, te.err
 	}
-	outcome := outcomeKeysUnavailable
 	if errors.Is(err, errKeysStale) {
-		outcome = outcomeKeysStale
+		return http.StatusServiceUnavailable, outcomeKeysStale, nil, err
 	}
-	return f.deny(w, r, http.StatusServiceUnavailable, outcome, "", nil, err)
+	return http.StatusServiceUnavailable, outcomeKeysUnavailable, nil, err
 }
 
 // deny answers a refused request and logs why. The client gets the

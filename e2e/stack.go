@@ -1,7 +1,8 @@
 // Package e2e runs the federated gateway end to end on 127.0.0.1: the
 // real oidc-provider IdP (idp/), the real OpenFaaS gateway and faas-cli
-// (tools/), an in-memory OpenFaaS provider, and our Caddy. The end-to-end
-// tests and the demo (demo/) share it.
+// (tools/), an in-memory OpenFaaS provider, and our Caddy; for
+// TestKubernetesIssuer also the real kube-apiserver of k8s/apiserver
+// (kube.go). The end-to-end tests and the demo (demo/) share it.
 package e2e
 
 import (
@@ -37,11 +38,13 @@ type Stack struct {
 	Dir string // scratch: secrets, Caddyfile, logs, faas-cli HOME
 
 	IdPURL      string // the issuer
+	CIIdPURL    string // a second issuer, of GitHub-Actions-shaped tokens (StartCIIdP)
 	GatewayURL  string // the OpenFaaS gateway itself (in-cluster)
 	gatewayMeta string // the gateway's own metrics listener (host:port)
 	ProviderURL string
 	SecureURL   string // fed_oidc over HTTPS (Caddy's internal CA), /system/ only
 	InvokeURL   string // fed_oidc with allow_invoke, plain HTTP
+	IAMURL      string // fed_oidc with IAM (IAMCaddyfile), plain HTTP; the CI tokens' audience
 	AdminURL    string // Caddy's admin endpoint, with /metrics
 
 	GatewayPassword string
@@ -53,6 +56,10 @@ type Stack struct {
 	// IdPEnv is added to the IdP's environment, e.g. IDP_JWKS_FILE or
 	// IDP_TOKEN_TTL (see idp/server.mjs).
 	IdPEnv []string
+
+	// Namespaces are the provider's; the first is its default. Default:
+	// openfaas-fn only.
+	Namespaces []string
 
 	mu    sync.Mutex
 	procs []proc
@@ -72,6 +79,17 @@ const (
 	Audience       = "fed-gw.tenant1" // the Auth0-style API identifier
 )
 
+// Clients of the CI issuer (StartCIIdP): GitHub Actions runs of
+// CIRepository's deploy workflow, on two branches.
+const (
+	CIRepository    = "acme/app"
+	CIMainClient    = "ci-acme-app-main"    // sub repo:acme/app:ref:refs/heads/main
+	CIFeatureClient = "ci-acme-app-feature" // sub repo:acme/app:ref:refs/heads/feature
+)
+
+// ciRefs is the ref each CI client's tokens carry.
+var ciRefs = map[string]string{CIMainClient: "refs/heads/main", CIFeatureClient: "refs/heads/feature"}
+
 // New lays out the scratch directory and picks ports; nothing runs yet.
 func New(bin, dir string) (*Stack, error) {
 	bin, err := filepath.Abs(bin)
@@ -79,7 +97,7 @@ func New(bin, dir string) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{Bin: bin, Dir: dir}
-	ports, err := FreePorts(7)
+	ports, err := FreePorts(9)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +108,8 @@ func New(bin, dir string) (*Stack, error) {
 	s.SecureURL = fmt.Sprintf("https://127.0.0.1:%d", ports[4])
 	s.InvokeURL = fmt.Sprintf("http://127.0.0.1:%d", ports[5])
 	s.AdminURL = fmt.Sprintf("http://127.0.0.1:%d", ports[6])
+	s.CIIdPURL = fmt.Sprintf("http://127.0.0.1:%d", ports[7])
+	s.IAMURL = fmt.Sprintf("http://127.0.0.1:%d", ports[8])
 
 	pw := make([]byte, 16)
 	_, _ = rand.Read(pw)
@@ -99,7 +119,8 @@ func New(bin, dir string) (*Stack, error) {
 	if err := kubesecret.Write(s.GatewaySecrets, map[string]string{"basic-auth-user": "admin\n", "basic-auth-password": s.GatewayPassword + "\n"}); err != nil {
 		return nil, err
 	}
-	for name, v := range map[string]string{KeycloakClient: "fed-gw-tenant1-secret", OtherClient: "fed-gw-tenant2-secret", Auth0Client: "provider-app-secret"} {
+	for name, v := range map[string]string{KeycloakClient: "fed-gw-tenant1-secret", OtherClient: "fed-gw-tenant2-secret", Auth0Client: "provider-app-secret",
+		CIMainClient: CIMainClient + "-secret", CIFeatureClient: CIFeatureClient + "-secret"} {
 		if err := os.WriteFile(s.SecretFile(name), []byte(v+"\n"), 0o600); err != nil {
 			return nil, err
 		}
@@ -126,8 +147,8 @@ func (s *Stack) writeFaaSCLIConfig() error {
 	if err := os.MkdirAll(s.FaaSCLIConfig(), 0o700); err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf("# No stored credentials: --token and -H are what faas-cli sends.\nauths:\n- gateway: %s\n- gateway: %s\n",
-		s.SecureURL, s.InvokeURL)
+	cfg := fmt.Sprintf("# No stored credentials: --token and -H are what faas-cli sends.\nauths:\n- gateway: %s\n- gateway: %s\n- gateway: %s\n",
+		s.SecureURL, s.InvokeURL, s.IAMURL)
 	return os.WriteFile(filepath.Join(s.FaaSCLIConfig(), "config.yml"), []byte(cfg), 0o600)
 }
 
@@ -147,41 +168,92 @@ func port(u string) string { return u[strings.LastIndexByte(u, ':')+1:] }
 // Caddyfile is the config our Caddy runs: two sites in front of the one
 // gateway, as a provider would run two customers' gateways.
 func (s *Stack) Caddyfile() string {
-	return fmt.Sprintf(`{
-	admin 127.0.0.1:%[1]s
-	skip_install_trust
-	auto_https disable_redirects
-	metrics
-	storage file_system %[2]s
-}
-
-https://127.0.0.1:%[3]s {
+	return s.globalOptions() + fmt.Sprintf(`
+https://127.0.0.1:%[1]s {
 	bind 127.0.0.1
 	tls internal
 	fed_oidc {
-		issuer %[4]s
-		audience %[5]s %[6]s
-		gateway_basic_auth %[7]s/basic-auth-user %[7]s/basic-auth-password
+		issuer %[2]s
+		audience %[3]s %[4]s
+		gateway_basic_auth %[5]s/basic-auth-user %[5]s/basic-auth-password
 	}
-	reverse_proxy %[8]s {
+	reverse_proxy %[6]s {
 		transport fed_oidc
 	}
 }
 
-http://127.0.0.1:%[9]s {
+http://127.0.0.1:%[7]s {
 	bind 127.0.0.1
 	fed_oidc {
-		issuer %[4]s
-		audience %[5]s %[6]s
+		issuer %[2]s
+		audience %[3]s %[4]s
 		allow_invoke
-		gateway_basic_auth %[7]s/basic-auth-user %[7]s/basic-auth-password
+		gateway_basic_auth %[5]s/basic-auth-user %[5]s/basic-auth-password
 	}
-	reverse_proxy %[8]s {
+	reverse_proxy %[6]s {
 		transport fed_oidc
 	}
 }
-`, port(s.AdminURL), filepath.Join(s.Dir, "caddy-data"), port(s.SecureURL), s.IdPURL, KeycloakClient, Audience,
+`, port(s.SecureURL), s.IdPURL, KeycloakClient, Audience,
 		s.GatewaySecrets, s.GatewayURL, port(s.InvokeURL))
+}
+
+// globalOptions is the global block of our Caddyfiles: the admin endpoint
+// at AdminURL, and Caddy's state in the scratch directory.
+func (s *Stack) globalOptions() string {
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%s
+	skip_install_trust
+	auto_https disable_redirects
+	metrics
+	storage file_system %s
+}
+`, port(s.AdminURL), filepath.Join(s.Dir, "caddy-data"))
+}
+
+// IAMCaddyfile is a config with one site, IAMSite.
+func (s *Stack) IAMCaddyfile(options string) string {
+	return s.globalOptions() + s.IAMSite(options)
+}
+
+// IAMSite is the site at IAMURL: fed_oidc with the given options
+// (issuer, audience, iam, iam_mode, audit_webhook, ...; one per line) in
+// front of the gateway, with the gateway's credential. Caddyfile() +
+// IAMSite(...) serves all three sites.
+func (s *Stack) IAMSite(options string) string {
+	return fmt.Sprintf(`
+http://127.0.0.1:%[1]s {
+	bind 127.0.0.1
+	fed_oidc {
+%[2]s
+		gateway_basic_auth %[3]s/basic-auth-user %[3]s/basic-auth-password
+	}
+	reverse_proxy %[4]s {
+		transport fed_oidc
+	}
+}
+`, port(s.IAMURL), indent(options, "\t\t"), s.GatewaySecrets, s.GatewayURL)
+}
+
+// indent puts prefix before each non-empty line of text, and a tab more
+// for each block ({ ... }) the line is in.
+func indent(text, prefix string) string {
+	lines := strings.Split(strings.Trim(text, "\n"), "\n")
+	depth := 0
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if strings.HasPrefix(l, "}") {
+			depth = max(depth-1, 0)
+		}
+		lines[i] = prefix + strings.Repeat("\t", depth) + l
+		if strings.HasSuffix(l, "{") {
+			depth++
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // StartCaddy starts our Caddy. It does not wait for the issuer: Caddy
@@ -227,22 +299,55 @@ func (s *Stack) writeCaddyfile(caddyfile string) (string, error) {
 
 // StartIdP starts the oidc-provider issuer and waits for its ready line.
 func (s *Stack) StartIdP(ctx context.Context) error {
+	return s.startIdP(ctx, "idp", s.IdPURL, s.IdPEnv...)
+}
+
+// StartCIIdP starts a second oidc-provider issuer at CIIdPURL that mints
+// GitHub-Actions-shaped tokens (the ci shape of idp/server.mjs) for
+// CIMainClient and CIFeatureClient, with audience IAMURL. It is started
+// as "ci-idp".
+func (s *Stack) StartCIIdP(ctx context.Context) error {
+	cfg, err := json.Marshal(s.ciIdPConfig())
+	if err != nil {
+		return err
+	}
+	return s.startIdP(ctx, "ci-idp", s.CIIdPURL, "IDP_CONFIG_JSON="+string(cfg))
+}
+
+// ciIdPConfig is the CI issuer's IDP_CONFIG_JSON.
+func (s *Stack) ciIdPConfig() map[string]any {
+	var clients []map[string]any
+	for _, c := range []string{CIMainClient, CIFeatureClient} {
+		clients = append(clients, map[string]any{
+			"client_id": c, "client_secret": c + "-secret", "shape": "ci",
+			"audiences": []string{s.IAMURL},
+			"ci":        map[string]string{"repository": CIRepository, "ref": ciRefs[c]},
+		})
+	}
+	return map[string]any{"clients": clients}
+}
+
+func (s *Stack) startIdP(ctx context.Context, name, url string, env ...string) error {
 	_, file, _, _ := runtime.Caller(0)
 	cmd := exec.Command("node", "server.mjs")
 	cmd.Dir = filepath.Join(filepath.Dir(file), "idp")
-	cmd.Env = append(append(os.Environ(), s.IdPEnv...), "IDP_PORT="+port(s.IdPURL), "IDP_HOST=127.0.0.1")
-	if err := s.start(cmd, "idp"); err != nil {
+	cmd.Env = append(append(os.Environ(), env...), "IDP_PORT="+port(url), "IDP_HOST=127.0.0.1")
+	if err := s.start(cmd, name); err != nil {
 		return err
 	}
-	return waitUntil(ctx, "the IdP", func() bool {
-		return httpStatus(s.IdPURL+"/.well-known/openid-configuration") == 200
+	return waitUntil(ctx, name, func() bool {
+		return httpStatus(url+"/.well-known/openid-configuration") == 200
 	})
 }
 
 // StartGateway starts the in-memory provider and the real gateway in
 // front of it, with basic auth on.
 func (s *Stack) StartGateway(ctx context.Context) error {
-	prov := exec.Command(filepath.Join(s.Bin, "fakeprovider"), "-addr", strings.TrimPrefix(s.ProviderURL, "http://"))
+	args := []string{"-addr", strings.TrimPrefix(s.ProviderURL, "http://")}
+	if len(s.Namespaces) > 0 {
+		args = append(args, "-namespaces", strings.Join(s.Namespaces, ","))
+	}
+	prov := exec.Command(filepath.Join(s.Bin, "fakeprovider"), args...)
 	if err := s.start(prov, "provider"); err != nil {
 		return err
 	}
@@ -272,7 +377,17 @@ func (s *Stack) StartGateway(ctx context.Context) error {
 
 // Token runs `caddy fed-oidc token` for a client, with extra flags.
 func (s *Stack) Token(client string, extra ...string) (string, error) {
-	args := append([]string{"fed-oidc", "token", "--issuer", s.IdPURL, "--client-id", client,
+	return s.tokenFrom(s.IdPURL, client, extra...)
+}
+
+// CIToken gets a token of the CI issuer for a CI client, for IAMURL, as
+// a GitHub Actions job asks for its OIDC token with an audience.
+func (s *Stack) CIToken(client string) (string, error) {
+	return s.tokenFrom(s.CIIdPURL, client, "--audience", s.IAMURL)
+}
+
+func (s *Stack) tokenFrom(issuer, client string, extra ...string) (string, error) {
+	args := append([]string{"fed-oidc", "token", "--issuer", issuer, "--client-id", client,
 		"--client-secret-file", s.SecretFile(client)}, extra...)
 	out, err := s.Run("caddy", "", args...)
 	if err != nil {
@@ -292,6 +407,12 @@ func (s *Stack) Run(name, stdin string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// FaaSCLI runs the real faas-cli against gateway with --token (no
+// stored credential; see Run). args is the command and its flags.
+func (s *Stack) FaaSCLI(gateway, token string, args ...string) (string, error) {
+	return s.Run("faas-cli", "", append(args, "--gateway", gateway, "--token", token)...)
 }
 
 func (s *Stack) start(cmd *exec.Cmd, name string) error {
@@ -338,10 +459,16 @@ func (s *Stack) StopProcess(name string) {
 
 // Log returns the tail of a component's log, for failure messages.
 func (s *Stack) Log(name string) string {
-	b, _ := os.ReadFile(filepath.Join(s.Dir, name+".log"))
+	b := s.FullLog(name)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
+	return b
+}
+
+// FullLog returns a component's whole log.
+func (s *Stack) FullLog(name string) string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, name+".log"))
 	return string(b)
 }
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the image's xcaddy build for amd64 and arm64, the Helm
-# chart tests, the manifests against a real kube-apiserver, unit and
-# in-process Caddy tests (with the race detector), the end-to-end tests
-# against the built binaries (our Caddy, the real oidc-provider, OpenFaaS
-# gateway and faas-cli), short fuzz runs, a 90-second soak and the
-# benchmarks once.
+# chart tests, the manifests against a real kube-apiserver and its
+# service-account tokens through our Caddy, unit and in-process Caddy
+# tests (with the race detector), the end-to-end tests against the built
+# binaries (our Caddy, the real oidc-provider, OpenFaaS gateway and
+# faas-cli), short fuzz runs, a 90-second soak and the benchmarks once.
 # Needs Go and Node/npm; everything else it builds or installs.
 #
 # Each phase prints its name when it starts and its time when it ends; its
@@ -21,7 +21,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-fuzz_targets=(FuzzClassifyPath FuzzVerifyToken FuzzParseHeader FuzzDecodeClaims)
+# package:target; the IAM loader and decisions, and the route map, too.
+fuzz_targets=(
+	caddyfedauth:FuzzClassifyPath caddyfedauth:FuzzVerifyToken caddyfedauth:FuzzParseHeader caddyfedauth:FuzzDecodeClaims
+	caddyfedauth/iam:FuzzParse caddyfedauth/iam:FuzzDecide caddyfedauth/iam:FuzzStringLike
+	caddyfedauth/routes:FuzzMap caddyfedauth/routes:FuzzParseObject
+)
 fuzztime=${FUZZTIME:-15s}
 phases=${TEST_PHASES:-build,xcaddy,helm,kube-apiserver,unit,e2e,fuzz,soak,bench}
 if [ -n "${TEST_DRY_RUN:-}" ]; then
@@ -93,9 +98,18 @@ xcaddy_builds() {
 	done
 }
 
+kube_apiserver() {
+	k8s/apiserver/run.sh || return
+	# The binaries run.sh built, as a service-account token issuer that a
+	# JwtIssuer trusts, in front of the real gateway (e2e/kubeissuer_test.go).
+	KUBE_APISERVER=$PWD/bin/kube-apiserver ETCD=$PWD/bin/etcd \
+		go test -count=1 -race -run '^TestKubernetesIssuer$' -v ./e2e/ || return
+}
+
 fuzz() {
-	for target in "${fuzz_targets[@]}"; do
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" ./caddyfedauth/ || return
+	local t
+	for t in "${fuzz_targets[@]}"; do
+		go test -run '^$' -fuzz "^${t#*:}\$" -fuzztime "$fuzztime" "./${t%%:*}/" || return
 	done
 }
 
@@ -108,8 +122,10 @@ phase xcaddy "xcaddy builds (2)" xcaddy_builds
 phase helm "helm chart" k8s/test.sh
 # The rendered manifests against a real kube-apiserver (with etcd, no
 # kubelet): strict field validation, and Pod Security "restricted" admits
-# a pod from the Deployment's template with no warning.
-phase kube-apiserver "kube-apiserver" k8s/apiserver/run.sh
+# a pod from the Deployment's template with no warning. Then the same
+# apiserver's service-account tokens through our Caddy, trusted as a
+# JwtIssuer.
+phase kube-apiserver "kube-apiserver" kube_apiserver
 # shellcheck disable=SC2046 # one word per package
 phase unit "unit+integration (race)" go test -count=1 -race $(go list ./... | grep -v '/e2e$')
 phase e2e "e2e" go test -count=1 -race ./e2e/

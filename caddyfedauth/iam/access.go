@@ -94,6 +94,30 @@ func (r *Roles) denied(slot int, ns, names string) bool {
 	return denied
 }
 
+// DecideSomewhere decides a list of namespaces, which GET
+// /system/namespaces answers filtered (VisibleNamespaces): the action is
+// allowed on the whole cluster (ClusterResource), or else by the first
+// Allow statement that grants it on some namespace, as the docs'
+// staging-rw grants Namespace:List on staging:*. A Deny on the cluster
+// refuses it.
+func (r *Roles) DecideSomewhere(action Action) Decision {
+	d := r.Decide(action, ClusterResource)
+	if d.Outcome != DeniedNoMatch {
+		return d
+	}
+	slot := slotOf(action)
+	var allow *compiledStmt
+	r.held(func(st *compiledStmt) {
+		if allow == nil && !st.deny && st.actions&(1<<slot) != 0 {
+			allow = st
+		}
+	})
+	if allow == nil {
+		return d
+	}
+	return r.decision(allow, Allowed)
+}
+
 // VisibleNamespaces filters namespaces to those in which the token holds
 // any action (Access is not empty), as GET /system/namespaces shows them.
 func (r *Roles) VisibleNamespaces(namespaces []string) []string {

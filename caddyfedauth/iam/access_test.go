@@ -147,3 +147,31 @@ func TestExplainRoles(t *testing.T) {
 		t.Errorf("explain %q, match %q", matched, s.MatchRoles(claims()).Names())
 	}
 }
+
+func TestDecideSomewhere(t *testing.T) {
+	for _, tc := range []struct {
+		name, statements string
+		want             Outcome
+		sid              string
+	}{
+		{"the cluster", "- {sid: a, action: Namespace:List, effect: Allow, resource: '*'}", Allowed, "a"},
+		{"one namespace, as the docs' staging-rw", "- {sid: a, action: [Function:List, Namespace:List], effect: Allow, resource: 'staging:*'}", Allowed, "a"},
+		{"a namespace pattern", "- {sid: a, action: 'Namespace:*', effect: Allow, resource: 'team-*:*'}", Allowed, "a"},
+		{"other actions only", "- {sid: a, action: 'Function:*', effect: Allow, resource: 'staging:*'}", DeniedNoMatch, ""},
+		{"denied on the cluster", "- {sid: a, action: Namespace:List, effect: Allow, resource: 'staging:*'}\n- {sid: d, action: Namespace:List, effect: Deny, resource: '*'}", DeniedByStatement, "d"},
+		{"a deny in one namespace leaves the list", "- {sid: a, action: Namespace:List, effect: Allow, resource: 'staging:*'}\n- {sid: d, action: Namespace:List, effect: Deny, resource: 'prod:*'}", Allowed, "a"},
+		{"an unmet condition", "- {sid: a, action: Namespace:List, effect: Allow, resource: 'staging:*', condition: {StringEqual: {jwt:role: admin}}}", DeniedNoMatch, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := compileYAML(t, policyYAML("p", tc.statements)+roleYAML("r", "policy: p\n"+everyone))
+			d := s.MatchRoles(claims()).DecideSomewhere(NamespaceList)
+			if d.Outcome != tc.want || d.Sid != tc.sid {
+				t.Errorf("DecideSomewhere = %v (sid %q), want %v (sid %q)", d.Outcome, d.Sid, tc.want, tc.sid)
+			}
+		})
+	}
+	var none *Roles
+	if d := none.DecideSomewhere(NamespaceList); d.Allowed() {
+		t.Error("no roles allow listing namespaces")
+	}
+}

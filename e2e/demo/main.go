@@ -2,7 +2,10 @@
 // narrates it: the real OpenFaaS gateway with basic auth, a real OIDC
 // provider, our Caddy with fed_oidc in front, and faas-cli calls that get
 // 200 with a token, 401 without one, and 403 on a function path without
-// allow_invoke. scripts/demo.sh builds the binaries and runs it.
+// allow_invoke. Then IAM (iam.go): the README's worked example, CI
+// deploys to staging only and an auditor reads everything, with its
+// audit webhook and metrics. scripts/demo.sh builds the binaries and
+// runs it.
 package main
 
 import (
@@ -46,20 +49,28 @@ func expect(ok bool, what string) {
 	fmt.Printf("   [%s] %s\n", mark, what)
 }
 
-func run(bin string, keep bool) error {
+func run(bin string, keep bool) (err error) {
 	dir, err := os.MkdirTemp("", "fedauth-demo-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	// A failed run keeps its logs.
+	defer func() {
+		if err == nil {
+			os.RemoveAll(dir)
+		} else if failures == 0 {
+			err = fmt.Errorf("%w\nlogs in %s", err, dir)
+		}
+	}()
 	s, err := e2e.New(bin, dir)
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
+	s.Namespaces = []string{"openfaas-fn", "staging", "dev"}
 	ctx := context.Background()
 
-	step("The customer's OpenFaaS gateway (basic auth on) at %s", s.GatewayURL)
+	step("The customer's OpenFaaS gateway (basic auth on, namespaces %s) at %s", strings.Join(s.Namespaces, ","), s.GatewayURL)
 	if err := s.StartGateway(ctx); err != nil {
 		return err
 	}
@@ -82,7 +93,7 @@ func run(bin string, keep bool) error {
 	if err != nil {
 		return fmt.Errorf("token: %v: %s", err, token)
 	}
-	fmt.Printf("   %s...\n   claims: %s\n", token[:40], claims(token))
+	fmt.Printf("   %s...\n   claims: %s\n", token[:40], claims(token, "iss", "aud", "azp", "client_id", "exp"))
 
 	step("faas-cli through the federated gateway, with the token")
 	tls := []string{"-g", s.SecureURL, "--tls-no-verify"}
@@ -119,19 +130,34 @@ func run(bin string, keep bool) error {
 		fmt.Printf("   caddy_fed_oidc_decisions_total{outcome=%q} %s\n", o, v)
 	}
 
+	// The receiver outlives runIAM, for --keep.
+	receiver, err := e2e.StartAuditReceiver(auditSecret)
+	if err != nil {
+		return err
+	}
+	defer receiver.Close()
+	if err := runIAM(ctx, s, token, receiver); err != nil {
+		return fmt.Errorf("%w\n%s", err, s.Log("caddy"))
+	}
+
 	if failures > 0 {
 		return fmt.Errorf("%d outcomes were not as expected; logs in %s", failures, dir)
 	}
-	step("Done: 200 with a token, 401 without one, 403 on a function path without allow_invoke")
+	step("Done: 200 with a token, 401 without one, 403 on a function path without allow_invoke; " +
+		"with IAM, CI on main deploys to staging only, an auditor reads everything and changes nothing, each decision audited and counted")
 	if keep {
 		fmt.Printf("\nStill running; try:\n"+
 			"  TOKEN=$(%s/caddy fed-oidc token --issuer %s --client-id %s --client-secret-file %s/%s.secret)\n"+
 			"  OPENFAAS_CONFIG=%s %s/faas-cli list -g %s --tls-no-verify --token \"$TOKEN\"\n"+
 			"  curl --cacert %s -H \"Authorization: Bearer $TOKEN\" %s/system/functions\n"+
-			"Ctrl-C to stop.\n",
+			"  CI=$(%s/caddy fed-oidc token --issuer %s --client-id %s --client-secret-file %s --audience %s)\n"+
+			"  OPENFAAS_CONFIG=%s %s/faas-cli namespaces -g %s --token \"$CI\"\n"+
+			"IAM objects in %s/iam (re-read every 2s). Ctrl-C to stop.\n",
 			s.Bin, s.IdPURL, e2e.KeycloakClient, dir, e2e.KeycloakClient,
 			s.FaaSCLIConfig(), s.Bin, s.SecureURL,
-			s.CACert(), s.SecureURL)
+			s.CACert(), s.SecureURL,
+			s.Bin, s.CIIdPURL, e2e.CIMainClient, s.SecretFile(e2e.CIMainClient), s.IAMURL,
+			s.FaaSCLIConfig(), s.Bin, s.IAMURL, dir)
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
@@ -171,8 +197,9 @@ func status(s *e2e.Stack, url, token string) (int, string) {
 	return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
 }
 
-// claims decodes a token's payload for display; the demo's own token only.
-func claims(token string) string {
+// claims decodes the given claims of a token's payload for display; the
+// demo's own tokens only.
+func claims(token string, keys ...string) string {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
 		return "?"
@@ -183,7 +210,11 @@ func claims(token string) string {
 	}
 	var m map[string]any
 	_ = json.Unmarshal(b, &m)
-	out, _ := json.Marshal(map[string]any{"iss": m["iss"], "aud": m["aud"], "azp": m["azp"], "client_id": m["client_id"], "exp": m["exp"]})
+	shown := map[string]any{}
+	for _, k := range keys {
+		shown[k] = m[k]
+	}
+	out, _ := json.Marshal(shown)
 	return string(out)
 }
 

@@ -25,15 +25,27 @@
 //     "scopes": ["openfaas"],                 // scopes a token may carry
 //     "clients": [{
 //        "client_id": "...", "client_secret": "...",
-//        "shape": "keycloak" | "auth0",
+//        "shape": "keycloak" | "auth0" | "ci",
 //        "audience": "...",     // keycloak: aud when none requested (default client_id)
 //                               // auth0: default audience (default none: audience required)
+//                               // ci: default audience (default https://github.com/<owner>,
+//                               //     as GitHub Actions)
 //        "audiences": [...],    // audiences this client may request
-//                               // (keycloak default [audience]; auth0 default top-level audiences)
+//                               // (keycloak default [audience]; auth0 and ci default
+//                               //  top-level audiences)
+//        "ci": {                // ci shape only: the job the token describes
+//          "repository": "acme/app", "ref": "refs/heads/main",
+//          "workflow": "deploy", "event_name": "push", "actor": "octocat",
+//          "environment": "..."  // optional; makes sub repo:<repo>:environment:<env>
+//        },
 //        "token_ttl": 300,      // per-client override of IDP_TOKEN_TTL
 //        "header_typ": "at+jwt",// JWT header typ (Keycloak itself uses "JWT")
 //        "extra_claims": {}     // merged into every access token payload
 //     }] }
+//
+// The ci shape mints GitHub-Actions-shaped tokens (see ciClaims): sub
+// repo:<repository>:ref:<ref>, the job's claims (repository, ref, workflow,
+// ...), no client_id, azp or scope, header typ JWT.
 //
 // Token endpoint extras (Auth0 compatibility): the form parameter
 // "audience" is mapped onto an RFC 8707 resource indicator and back, so the
@@ -63,6 +75,8 @@ const AUD_PREFIX = 'urn:fedauth-e2e:audience:';
 
 const SUPPORTED_ALGS = new Set(['RS256', 'ES256']);
 
+const SHAPES = new Set(['keycloak', 'auth0', 'ci']);
+
 function die(msg) {
   console.error(`idp: ${msg}`);
   process.exit(2);
@@ -83,8 +97,9 @@ function loadConfig() {
   for (const c of cfg.clients) {
     if (!c.client_id || !c.client_secret) die('every client needs client_id and client_secret');
     const shape = c.shape || 'keycloak';
-    if (shape !== 'keycloak' && shape !== 'auth0') die(`client ${c.client_id}: unknown shape ${shape}`);
-    const audience = c.audience ?? (shape === 'keycloak' ? c.client_id : undefined);
+    if (!SHAPES.has(shape)) die(`client ${c.client_id}: unknown shape ${shape}`);
+    const ci = shape === 'ci' ? ciJob(c) : undefined;
+    const audience = c.audience ?? { keycloak: c.client_id, ci: ci && `https://github.com/${ci.repository_owner}` }[shape];
     let { audiences } = c;
     if (!audiences) audiences = shape === 'keycloak' ? [audience] : cfg.audiences;
     if (audience && !audiences.includes(audience)) audiences = [audience, ...audiences];
@@ -93,12 +108,51 @@ function loadConfig() {
       shape,
       audience,
       audiences: new Set(audiences),
+      ci,
       token_ttl: Number(c.token_ttl || ttl),
-      header_typ: c.header_typ || 'at+jwt',
+      header_typ: c.header_typ || (shape === 'ci' ? 'JWT' : 'at+jwt'),
       extra_claims: c.extra_claims || {},
     });
   }
   return { ttl, scopes: cfg.scopes || [], clients };
+}
+
+// ciJob fills in a ci client's job with GitHub's defaults and derived
+// values. Every claim value is a string, as GitHub sends them.
+function ciJob(c) {
+  const job = { repository: 'acme/app', ref: 'refs/heads/main', workflow: 'deploy', event_name: 'push', actor: 'octocat', ...c.ci };
+  const [owner] = job.repository.split('/');
+  const ids = (s) => String(100000 + (crypto.createHash('sha256').update(s).digest().readUInt32BE(0) % 900000));
+  const sha = crypto.createHash('sha1').update(`${job.repository}@${job.ref}`).digest('hex');
+  const workflowRef = `${job.repository}/.github/workflows/${job.workflow}.yml@${job.ref}`;
+  return {
+    repository_owner: owner,
+    repository_owner_id: ids(owner),
+    repository_id: ids(job.repository),
+    repository_visibility: 'private',
+    actor_id: ids(job.actor),
+    ref_type: job.ref.startsWith('refs/tags/') ? 'tag' : 'branch',
+    ref_protected: 'false',
+    sha,
+    workflow_ref: workflowRef,
+    workflow_sha: sha,
+    job_workflow_ref: workflowRef,
+    job_workflow_sha: sha,
+    runner_environment: 'github-hosted',
+    head_ref: '',
+    base_ref: '',
+    ...job,
+  };
+}
+
+// ciClaims are a GitHub Actions token's claims for one run of the job.
+// sub is GitHub's default format; ":" in its values is sent as %3A.
+function ciClaims(job, run) {
+  const esc = (v) => v.replaceAll(':', '%3A');
+  let sub = `repo:${esc(job.repository)}:ref:${esc(job.ref)}`;
+  if (job.environment) sub = `repo:${esc(job.repository)}:environment:${esc(job.environment)}`;
+  else if (job.event_name === 'pull_request') sub = `repo:${esc(job.repository)}:pull_request`;
+  return { sub, ...job, run_id: String(run), run_number: String(run), run_attempt: '1' };
 }
 
 function b64url(buf) {
@@ -167,6 +221,7 @@ function resourceToAudience(resource) {
 
 function buildProvider(issuer, cfg, keys) {
   const staticScopes = new Set(['openid', 'offline_access']);
+  let runs = 0;
 
   const provider = new Provider(issuer, {
     clients: [...cfg.clients.values()].map((c) => ({
@@ -217,11 +272,17 @@ function buildProvider(issuer, cfg, keys) {
         jwt(ctx, token, jwt) {
           const c = cfg.clients.get(token.clientId);
           if (!c) return;
-          jwt.payload.azp = c.client_id;
-          if (c.shape === 'auth0') {
+          if (c.shape === 'ci') {
+            // GitHub's tokens name no OAuth client, and have nbf.
+            delete jwt.payload.client_id;
+            delete jwt.payload.scope;
+            Object.assign(jwt.payload, ciClaims(c.ci, ++runs), { nbf: jwt.payload.iat });
+          } else if (c.shape === 'auth0') {
+            jwt.payload.azp = c.client_id;
             jwt.payload.sub = `${c.client_id}@clients`;
             jwt.payload.gty = 'client-credentials';
           } else {
+            jwt.payload.azp = c.client_id;
             jwt.payload.typ = 'Bearer';
             jwt.payload.preferred_username = `service-account-${c.client_id}`;
           }

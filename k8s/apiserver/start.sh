@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # start.sh WORKDIR — start etcd and a kube-apiserver (no kubelet, no
-# controller-manager) on 127.0.0.1, for admission/validation tests only.
+# controller-manager) on 127.0.0.1, for admission/validation tests and as a
+# service-account token issuer (README.md, "As a service-account token issuer").
 #
 # Env: KUBE_APISERVER  path to the kube-apiserver binary
 #                      (default: <repo>/bin/kube-apiserver, built by run.sh)
@@ -8,8 +9,9 @@
 #                      (default: <repo>/bin/etcd, built by run.sh)
 # Needs openssl and curl (Debian has both: ca-certificates depends on openssl).
 #
-# Writes into WORKDIR: kubeconfig, token, pki/, etcd-data/, *.log, *.pid,
-# env (ports and pids, sourced by stop.sh). Prints the server URL as the last
+# Writes into WORKDIR: kubeconfig, token, pki/ (ca.crt is the serving CA,
+# sa.key the service-account signing key), etcd-data/, *.log, *.pid, env
+# (ports, pids and SA_ISSUER, sourced by stop.sh). Prints the server URL as the last
 # line of stdout. Stop with: stop.sh WORKDIR
 set -euo pipefail
 
@@ -17,6 +19,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 workdir=${1:?usage: start.sh WORKDIR}
 apiserver=${KUBE_APISERVER:-$repo/bin/kube-apiserver}
+sa_issuer=https://kubernetes.default.svc.cluster.local
 etcd_bin=${ETCD:-$repo/bin/etcd}
 
 log() { echo "start.sh: $*" >&2; }
@@ -55,7 +58,8 @@ api_port=$(free_port "$etcd_port" "$etcd_peer_port")
 
 # Everything the apiserver needs: a CA and a serving cert for 127.0.0.1 (so
 # the kubeconfig verifies TLS rather than skipping it), and a key pair to
-# sign service-account tokens.
+# sign service-account tokens. The CA, pki/ca.crt, is also what a relying
+# party on the service-account issuer (a JwtIssuer's caBundle) trusts.
 pki=$workdir/pki
 mkdir -p "$pki"
 (
@@ -64,7 +68,7 @@ mkdir -p "$pki"
 		-keyout ca.key -out ca.crt 2>/dev/null
 	openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver \
 		-keyout apiserver.key -out apiserver.csr 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' >apiserver.ext
 	openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
 		-days 2 -extfile apiserver.ext -out apiserver.crt 2>/dev/null
 	openssl genrsa -out sa.key 2048 2>/dev/null
@@ -77,6 +81,23 @@ token=$(openssl rand -hex 24)
 echo "$token" >"$workdir/token"
 echo "$token,harness-admin,harness-admin,system:masters" >"$pki/tokens.csv"
 chmod 600 "$workdir/token" "$pki/tokens.csv" "$pki"/*.key
+
+# Anonymous requests are authenticated (user system:anonymous, group
+# system:unauthenticated) only on the service-account issuer's two
+# discovery paths, so that a relying party can fetch its discovery document
+# and keys; every other anonymous request is 401. RBAC must still allow
+# them: the bootstrap ClusterRole system:service-account-issuer-discovery
+# is bound only to system:serviceaccounts, so a relying party without a
+# token of this cluster needs it bound to system:unauthenticated too.
+cat >"$pki/authentication.yaml" <<'EOF'
+apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+anonymous:
+  enabled: true
+  conditions:
+  - path: /.well-known/openid-configuration
+  - path: /openid/v1/jwks
+EOF
 
 # Daemons run in their own session with stdio on files, so they outlive this
 # script and never hold a caller's pipe open (go test would wait on it).
@@ -116,7 +137,12 @@ done
 # Service, and the lease/master-count reconcilers would try to publish an
 # endpoint. PodSecurity is in the default admission set already; naming it
 # makes the dependency explicit. The service CIDR is only an allocation
-# range; no traffic goes there.
+# range; no traffic goes there. The service-account issuer is kubeadm's
+# default, what tokens say in a real cluster; its discovery document
+# (/.well-known/openid-configuration) names that issuer and, for jwks_uri,
+# this server's address (https://127.0.0.1:PORT/openid/v1/jwks). A relying
+# party fetches discovery from that address (a JwtIssuer's issInternal),
+# since kubernetes.default.svc.cluster.local resolves only in a cluster.
 setsid "$apiserver" \
 	--etcd-servers "http://127.0.0.1:$etcd_port" \
 	--bind-address 127.0.0.1 \
@@ -125,9 +151,10 @@ setsid "$apiserver" \
 	--tls-cert-file "$pki/apiserver.crt" \
 	--tls-private-key-file "$pki/apiserver.key" \
 	--token-auth-file "$pki/tokens.csv" \
+	--authentication-config "$pki/authentication.yaml" \
 	--authorization-mode RBAC \
 	--enable-admission-plugins PodSecurity \
-	--service-account-issuer https://kubernetes.default.svc \
+	--service-account-issuer "$sa_issuer" \
 	--service-account-key-file "$pki/sa.pub" \
 	--service-account-signing-key-file "$pki/sa.key" \
 	--service-cluster-ip-range 10.96.0.0/16 \
@@ -142,6 +169,7 @@ APISERVER_PORT=$api_port
 EOF
 
 url="https://127.0.0.1:$api_port"
+echo "SA_ISSUER=$sa_issuer" >>"$workdir/env"
 # /readyz turns green only after the post-start hooks (bootstrap RBAC roles,
 # priority classes, ...) have run; before that a create can race them.
 for i in $(seq 1 240); do

@@ -10,6 +10,13 @@
 // (every interface); this program binds only the address it is given,
 // 127.0.0.1 by default.
 //
+// Functions, secrets and logs are kept per namespace (-namespaces), which
+// each request names the way faas-netes reads it: the body's namespace,
+// else the query's, else the first (default) namespace. A query and a body
+// that name different namespaces get 400, so a proxy that rewrites one of
+// them shows up. /system/logs is faas-provider's own handler over each
+// function's log (its deploys, updates and invocations).
+//
 // Invoking a deployed function returns "hello from <name>: <request body>".
 // Every request received is recorded and can be read back as JSON from
 // GET /_fakeprovider/requests (DELETE resets the record), so that tests can
@@ -36,6 +43,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/openfaas/faas-provider/auth"
+	"github.com/openfaas/faas-provider/logs"
 	"github.com/openfaas/faas-provider/types"
 )
 
@@ -154,6 +162,7 @@ type recordedRequest struct {
 type function struct {
 	status      types.FunctionStatus
 	invocations float64
+	log         []logs.Message
 }
 
 type provider struct {
@@ -196,7 +205,7 @@ func (p *provider) router(creds *auth.BasicAuthCredentials) http.Handler {
 	r.HandleFunc("/system/info", protect(info)).Methods(http.MethodGet)
 	r.HandleFunc("/system/secrets", protect(p.secretsHandler)).
 		Methods(http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete)
-	r.HandleFunc("/system/logs", protect(p.logs)).Methods(http.MethodGet)
+	r.HandleFunc("/system/logs", protect(logs.NewLogHandlerFunc(p, 30*time.Second))).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespaces", protect(p.listNamespaces)).Methods(http.MethodGet)
 	r.HandleFunc("/system/namespace/{name:["+nameExpression+"]*}", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "Feature not implemented in this version of OpenFaaS", http.StatusNotImplemented)
@@ -284,10 +293,16 @@ func (p *provider) namespace(ns string) (string, bool) {
 
 // resolveNamespace picks the request's namespace: the one given in its
 // body, else the query's, else the default. It answers 400 itself for a
-// namespace the provider does not serve.
+// namespace the provider does not serve, or for a query and a body that
+// name different ones.
 func (p *provider) resolveNamespace(w http.ResponseWriter, r *http.Request, given string) (string, bool) {
+	query := r.URL.Query().Get("namespace")
+	if given != "" && query != "" && given != query {
+		http.Error(w, fmt.Sprintf("namespace %q in the query and %q in the body disagree", query, given), http.StatusBadRequest)
+		return "", false
+	}
 	if given == "" {
-		given = r.URL.Query().Get("namespace")
+		given = query
 	}
 	ns, ok := p.namespace(given)
 	if !ok {
@@ -358,7 +373,9 @@ func (p *provider) deploy(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("function %s already exists", req.Service), http.StatusConflict)
 		return
 	}
-	p.functions[ns][req.Service] = &function{status: statusFrom(req, ns, time.Now().UTC())}
+	f := &function{status: statusFrom(req, ns, time.Now().UTC())}
+	f.logf("deployed %s", req.Image)
+	p.functions[ns][req.Service] = f
 	log.Printf("fakeprovider: deployed %s.%s (%s)", req.Service, ns, req.Image)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -376,6 +393,7 @@ func (p *provider) update(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.status = statusFrom(req, ns, f.status.CreatedAt)
+	f.logf("updated to %s", req.Image)
 	log.Printf("fakeprovider: updated %s.%s (%s)", req.Service, ns, req.Image)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -508,12 +526,6 @@ func (p *provider) secretsHandler(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *provider) logs(w http.ResponseWriter, r *http.Request) {
-	// No logs are kept: an empty, successful NDJSON stream.
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.WriteHeader(http.StatusOK)
-}
-
 func (p *provider) listNamespaces(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, p.namespaces)
 }
@@ -535,6 +547,7 @@ func (p *provider) invoke(w http.ResponseWriter, r *http.Request) {
 	f, exists := p.functions[ns][name]
 	if exists {
 		f.invocations++
+		f.logf("%s %s: %d bytes", r.Method, r.URL.Path, len(body))
 	}
 	p.mu.Unlock()
 	if !exists {
