@@ -24,7 +24,7 @@
 //
 // The scenarios are interleaved and repeated (-rounds) so that background
 // noise hits all of them alike; the report shows each round and the
-// median. Targets are printed as PASS/MISS but never fail the run: only
+// median, and each comparison also as the median of its per-round ratios. Targets are printed as PASS/MISS but never fail the run: only
 // request errors or a setup failure make the exit status non-zero.
 //
 // All traffic stays on 127.0.0.1. Usage, normally through scripts/load.sh:
