@@ -94,7 +94,7 @@ func printSetup(w io.Writer, m machine, o options) {
 	fmt.Fprintf(w, "machine: nproc=%d GOMAXPROCS=%d cpu=%q kernel=%s %s loadavg=%q\n",
 		m.NumCPU, m.GOMAXPROCS, m.CPUModel, m.Kernel, m.OS, m.LoadAvg)
 	fmt.Fprintf(w, "go: loadcompare %s, caddy built with %s\n", m.GoVersion, m.CaddyGo)
-	fmt.Fprintf(w, "flags: -caddy %s -workers %d -duration %v -warmup %v -rounds %d -fresh-pool %d -scenarios %s -iam-audit-log=%v",
+	fmt.Fprintf(w, "flags: -caddy %s -workers %d -duration %v -warmup %v -rounds %d -fresh-pool %d -scenarios %s -iam-audit-log %s",
 		o.CaddyBin, o.Workers, o.Duration, o.Warmup, o.Rounds, o.FreshPool, strings.Join(o.Scenarios, ","), o.AuditLog)
 	if o.ProfileDir != "" {
 		fmt.Fprintf(w, " -profile %s -profile-scenario %s -profile-seconds %d", o.ProfileDir, strings.Join(o.ProfileScenarios, ","), o.ProfileSeconds)
