@@ -13,13 +13,11 @@ import (
 // http.handlers.fed_oidc.audit and, with audit_webhook, for the webhook.
 // Never the token: only what was decided and on whose claims.
 func (f *FedOIDC) audit(ac *accessCheck, status int) {
-	c := f.auditLog.Check(zapcore.InfoLevel, "decision")
-	if c == nil && f.webhook == nil {
-		return
-	}
-	if c != nil {
-		ac.status = status
-		c.Write(zap.Inline(ac))
+	if f.auditLogged {
+		if c := f.auditLog.Check(zapcore.InfoLevel, "decision"); c != nil {
+			ac.status = status
+			c.Write(zap.Inline(ac))
+		}
 	}
 	f.sendAudit(ac, status)
 }

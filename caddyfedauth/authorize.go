@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -45,7 +44,7 @@ type accessCheck struct {
 // newAccessCheck starts the check of r, whose escaped path is path.
 func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity, path string) *accessCheck {
 	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id, enforced: f.enforce}
-	if f.webhook != nil || f.auditLog.Core().Enabled(zapcore.InfoLevel) {
+	if f.webhook != nil || f.auditLogged {
 		ac.requestID = requestID(r)
 	}
 	return ac

@@ -187,18 +187,19 @@ type FedOIDC struct {
 	// http.handlers.fed_oidc.audit whether or not this is set.
 	AuditWebhook *AuditWebhook `json:"audit_webhook,omitempty"`
 
-	snap       *atomic.Pointer[snapshot]
-	rules      pathRules
-	credential *upstreamCredential
-	challenge  challenges
-	iamMetrics *iamMetrics
-	enforce    bool
-	auditLog   *zap.Logger
-	webhook    *auditSink
-	ctx        caddy.Context
-	cancel     context.CancelFunc
-	watchers   *sync.WaitGroup
-	logger     *zap.Logger
+	snap        *atomic.Pointer[snapshot]
+	rules       pathRules
+	credential  *upstreamCredential
+	challenge   challenges
+	iamMetrics  *iamMetrics
+	enforce     bool
+	auditLog    *zap.Logger
+	auditLogged bool // auditLog writes decisions
+	webhook     *auditSink
+	ctx         caddy.Context
+	cancel      context.CancelFunc
+	watchers    *sync.WaitGroup
+	logger      *zap.Logger
 
 	// The Caddy server this handler runs in, checked once for a
 	// GatewayTransport (transport.go).
@@ -367,6 +368,10 @@ func (f *FedOIDC) startBackground(ctx caddy.Context, life context.Context) error
 func (f *FedOIDC) useLogger(logger *zap.Logger) {
 	f.logger = logger
 	f.auditLog = logger.Named("audit")
+	// Caddy's log config is fixed for as long as the handler is
+	// provisioned. A log that excludes the audit logger by name still
+	// says its level is enabled; only Check tells.
+	f.auditLogged = f.auditLog.Check(zapcore.InfoLevel, "decision") != nil
 }
 
 // flatIssuerConfig is the verifier config of the flat issuer options.
