@@ -38,11 +38,16 @@ type accessCheck struct {
 	// first use, in the request's variables, which reverse_proxy's dialer
 	// may still read after the answer.
 	requestID string
+
+	// For the audit log entry (MarshalLogObject): iam_mode enforce, and
+	// the status answered.
+	enforced bool
+	status   int
 }
 
 // newAccessCheck starts the check of r, whose escaped path is path.
 func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity, path string) *accessCheck {
-	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id}
+	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id, enforced: f.enforce}
 	if f.webhook != nil || f.auditLog.Core().Enabled(zapcore.InfoLevel) {
 		ac.requestID = requestID(r)
 	}
