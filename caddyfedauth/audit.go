@@ -22,6 +22,14 @@ func (f *FedOIDC) audit(ac *accessCheck, status int) {
 	f.sendAudit(ac, status)
 }
 
+// reason says in words what decided.
+func (ac *accessCheck) reason() string {
+	if ac.outsideGrant {
+		return "denied: outside the function token's audience or permissions"
+	}
+	return ac.decision.Reason()
+}
+
 // MarshalLogObject writes the fields of the audit log entry straight to
 // the encoder (zap.Inline): no slice of zap.Field is built for each
 // decision.
@@ -39,6 +47,9 @@ func (ac *accessCheck) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddString("sub", ac.id.Subject)
 	enc.AddString("azp", ac.id.AuthorizedParty)
 	enc.AddString("client_id", ac.id.ClientID)
+	if fi := ac.id.fedIssuer(); fi != "" {
+		enc.AddString("fed_iss", fi)
+	}
 	if ac.refused != nil {
 		enc.AddString("reason", ac.refused.Reason)
 		return nil
@@ -48,7 +59,7 @@ func (ac *accessCheck) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddString("role", d.Role)
 	enc.AddString("policy", d.Policy)
 	enc.AddString("sid", d.Sid)
-	enc.AddString("reason", d.Reason())
+	enc.AddString("reason", ac.reason())
 	return nil
 }
 
@@ -61,4 +72,14 @@ func requestID(r *http.Request) string {
 	}
 	id, _ := repl.GetString("http.request.uuid")
 	return id
+}
+
+// fedIssuer is the original issuer of a token the system issuer made in
+// an exchange: its fed:iss claim.
+func (id *identity) fedIssuer() string {
+	if !id.verifier.system {
+		return ""
+	}
+	s, _ := id.claims["fed:iss"].(string)
+	return s
 }

@@ -182,13 +182,14 @@ func (f *FedOIDC) sendAudit(ac *accessCheck, status int) {
 	if name, ok := ac.id.claims["name"].(string); ok {
 		ev.Actor.Name = name
 	}
+	ev.Actor.FedIssuer = ac.id.fedIssuer()
 	if ac.refused != nil {
 		ev.Reason = ac.refused.Reason
 	} else {
 		ev.Actions = []string{string(ac.call.Action)}
 		ev.Resource = string(ac.call.Resource)
 		ev.Role, ev.Policy, ev.Sid = d.Role, d.Policy, d.Sid
-		ev.Reason = d.Reason()
+		ev.Reason = ac.reason()
 	}
 	w.sender.Send(ev)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,7 +29,9 @@ type accessCheck struct {
 	roles    *iam.Roles
 	decision iam.Decision
 	refused  *routes.Error // the request could not be decided on
-	rec      statusRecorder
+
+	outsideGrant bool // a function token used beyond its audience or permissions
+	rec          statusRecorder
 
 	// requestID is taken before the request goes on: Caddy makes it on
 	// first use, in the request's variables, which reverse_proxy's dialer
@@ -77,13 +80,32 @@ func (f *FedOIDC) mapRequest(r *http.Request, escapedPath string) (routes.Call, 
 // decide decides the call on the roles the token holds, and counts it.
 func (ac *accessCheck) decide(f *FedOIDC, call routes.Call, roles *iam.Roles) {
 	ac.call, ac.roles = call, roles
-	if call.FilterNamespaces {
+	switch {
+	case ac.id.function != nil && !ac.id.function.grants(call):
+		// A function token invokes what it names, and nothing else.
+		ac.decision = iam.Decision{}
+		ac.outsideGrant = true
+	case call.FilterNamespaces:
 		// The answer is filtered to what the caller may see.
 		ac.decision = roles.DecideSomewhere(call.Action)
-	} else {
+	default:
 		ac.decision = roles.Decide(call.Action, call.Resource)
 	}
 	f.iamMetrics.decision(call.Action, ac.decision.Outcome)
+}
+
+// grants says whether a function token may make call: an invocation of a
+// function its permissions match and, when it names an audience, one of
+// those. The policies it carries decide too, Deny statements included.
+func (g *functionClaim) grants(call routes.Call) bool {
+	if !call.Invoke {
+		return false
+	}
+	target := call.Namespace + ":" + call.Name
+	if len(g.Audience) > 0 && !slices.Contains(g.Audience, target) {
+		return false
+	}
+	return slices.ContainsFunc(g.Permissions, func(p string) bool { return iam.ResourceMatches(p, call.Resource) })
 }
 
 // refuseCall answers a request that cannot be decided on (a

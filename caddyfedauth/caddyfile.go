@@ -77,6 +77,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 //			timeout <duration>
 //			max_retries <n>
 //		}
+//		system_issuer <url> {
+//			signing_key_file <pem_file>
+//			previous_key_file <pem_file>
+//			token_expiry <duration>
+//			reload_interval <duration>
+//		}
 //	}
 //
 // `audience`, `algorithms` and `require_typ` may be repeated to add more
@@ -151,6 +157,23 @@ var caddyfileOptions = map[string]func(d *caddyfile.Dispenser, f *FedOIDC) error
 		f.AuditWebhook = a
 		return nil
 	},
+	"system_issuer": func(d *caddyfile.Dispenser, f *FedOIDC) error {
+		si := new(SystemIssuer)
+		if err := oneArg(d, &si.URL); err != nil {
+			return d.Errf("system_issuer takes one argument, the gateway's public URL")
+		}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			parse, ok := systemIssuerOptions[d.Val()]
+			if !ok {
+				return d.Errf("unrecognized system_issuer subdirective '%s'%s", d.Val(), didYouMean(d.Val(), systemIssuerOptions))
+			}
+			if err := parse(d, si); err != nil {
+				return err
+			}
+		}
+		f.SystemIssuer = si
+		return nil
+	},
 	"gateway_basic_auth": func(d *caddyfile.Dispenser, f *FedOIDC) error {
 		ga := new(GatewayBasicAuth)
 		if !d.Args(&ga.UserFile, &ga.PasswordFile) || d.NextArg() {
@@ -179,6 +202,14 @@ var auditWebhookOptions = map[string]func(d *caddyfile.Dispenser, a *AuditWebhoo
 	"max_retries":    func(d *caddyfile.Dispenser, a *AuditWebhook) error { return intArg(d, &a.MaxRetries) },
 	"flush_interval": func(d *caddyfile.Dispenser, a *AuditWebhook) error { return durationArg(d, &a.FlushInterval) },
 	"timeout":        func(d *caddyfile.Dispenser, a *AuditWebhook) error { return durationArg(d, &a.Timeout) },
+}
+
+// systemIssuerOptions parses the subdirectives of system_issuer.
+var systemIssuerOptions = map[string]func(d *caddyfile.Dispenser, si *SystemIssuer) error{
+	"signing_key_file":  func(d *caddyfile.Dispenser, si *SystemIssuer) error { return oneArg(d, &si.SigningKeyFile) },
+	"previous_key_file": func(d *caddyfile.Dispenser, si *SystemIssuer) error { return oneArg(d, &si.PreviousKeyFile) },
+	"token_expiry":      func(d *caddyfile.Dispenser, si *SystemIssuer) error { return durationArg(d, &si.TokenExpiry) },
+	"reload_interval":   func(d *caddyfile.Dispenser, si *SystemIssuer) error { return durationArg(d, &si.ReloadInterval) },
 }
 
 // gatewayBasicAuthOptions parses the subdirectives of gateway_basic_auth.

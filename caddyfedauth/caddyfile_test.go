@@ -200,4 +200,7 @@ func TestCaddyfileOptionsDocumented(t *testing.T) {
 	for opt := range auditWebhookOptions {
 		check(opt, "\t\t\t")
 	}
+	for opt := range systemIssuerOptions {
+		check(opt, "\t\t\t")
+	}
 }

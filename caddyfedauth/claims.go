@@ -27,6 +27,17 @@ type accessClaims struct {
 	// array (of which only the strings are kept), for IAM conditions; a
 	// claim of another type is left out, which conditions read as absent.
 	Claims map[string]any
+
+	// Function is, when claims are kept, the "function" claim of a
+	// function token: {"permissions": [...], "audience": [...]}.
+	Function *functionClaim
+}
+
+// functionClaim is what a function token may invoke: functions matching
+// one of Permissions and, when Audience is not empty, named in it.
+type functionClaim struct {
+	Permissions []string
+	Audience    []string
 }
 
 // registeredClaims are the claim names whose case-variants a payload may
@@ -92,6 +103,21 @@ func decodeClaims(payload []byte, keep bool) (*accessClaims, error) {
 			}
 		case "jti", "typ":
 			err = s.value() // registered, but not ours to check
+		case "function":
+			if !keep || s.peek() != '{' {
+				err = s.value()
+				break
+			}
+			c.Function = new(functionClaim)
+			err = s.object(func(s *jsonScanner, name []byte) error {
+				switch string(name) {
+				case "permissions":
+					return s.stringList(&c.Function.Permissions)
+				case "audience":
+					return s.stringList(&c.Function.Audience)
+				}
+				return s.value()
+			})
 		default:
 			for _, r := range registeredClaims {
 				if bytes.EqualFold(name, []byte(r)) {
@@ -448,6 +474,18 @@ func (s *jsonScanner) conditionValue() (any, error) {
 		return list, err
 	}
 	return nil, s.value()
+}
+
+// stringList reads an array of strings into dst.
+func (s *jsonScanner) stringList(dst *[]string) error {
+	if s.peek() != '[' {
+		return errors.New("not an array of strings")
+	}
+	return s.array(func(s *jsonScanner) error {
+		v, err := s.stringValue()
+		*dst = append(*dst, v)
+		return err
+	})
 }
 
 // audience reads aud: a string or an array of strings (RFC 7519 §4.1.3).

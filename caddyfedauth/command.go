@@ -36,16 +36,18 @@ const (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "fed-oidc",
-		Usage: "<token|explain|version> [flags]",
+		Usage: "<token|login|explain|version> [flags]",
 		Short: "Tools for the fed_oidc federated gateway",
 		Long: `
 Tools for clients of an OpenFaaS gateway protected by the fed_oidc handler.
 
 The token subcommand obtains an access token from the identity provider
 with the OAuth 2.0 client-credentials grant and prints it, for use with
-faas-cli or curl. See 'caddy fed-oidc token --help'. The explain
-subcommand says what a config's fed_oidc handler decides for a token and
-a request, and why. The version subcommand prints the module's version.`,
+faas-cli or curl. See 'caddy fed-oidc token --help'. The login
+subcommand logs a person (in a browser) or a machine in, exchanges the
+token at the gateway and saves the result in faas-cli's config. The
+explain subcommand says what a config's fed_oidc handler decides for a
+token and a request, and why. The version subcommand prints the module's version.`,
 		CobraFunc: func(cmd *cobra.Command) {
 			tokenCmd := &cobra.Command{
 				Use:   "token --client-id <id> (--issuer <url> | --token-url <url>)",
@@ -98,6 +100,7 @@ for inspection.`,
 				return cmdFedOIDCToken(fl, tokenCmd.OutOrStdout())
 			})
 			cmd.AddCommand(tokenCmd)
+			cmd.AddCommand(loginCommand())
 			cmd.AddCommand(explainCommand())
 			versionCmd := &cobra.Command{
 				Use:   "version",
@@ -225,10 +228,13 @@ type tokenRequest struct {
 	Scope        string   // space-separated; sent only if non-empty
 }
 
-// tokenResponse is a successful token response (RFC 6749 §5.1).
+// tokenResponse is a successful token response (RFC 6749 §5.1, and RFC
+// 8693 §2.2.1 for token exchange), with the ID token of the authorization
+// code grant (OpenID Connect Core §3.1.3.3).
 type tokenResponse struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
+	IDToken     string `json:"id_token"`
 
 	// Raw is the response body as received.
 	Raw json.RawMessage `json:"-"`
@@ -241,24 +247,10 @@ type tokenErrorResponse struct {
 }
 
 // requestClientCredentialsToken performs the client-credentials grant
-// (RFC 6749 §4.4) against tokenURL. Credentials are sent only over https
-// or to a loopback address over http, and only to tokenURL: redirects
-// are not followed. A successful response must carry an access token of
-// type Bearer, the only kind fed_oidc accepts; a missing token_type is
-// refused too, since RFC 6749 §5.1 requires it. No error it returns holds
-// the client secret, in any spelling the server could echo it back in.
-func requestClientCredentialsToken(ctx context.Context, client *http.Client, tokenURL string, treq tokenRequest) (_ *tokenResponse, err error) {
-	red := newSecretRedactor(treq.ClientSecret)
-	defer func() { err = red.redactErr(err) }()
-
-	u, err := url.Parse(tokenURL)
-	if err != nil {
-		return nil, fmt.Errorf("parsing token URL: %w", err)
-	}
-	if err := checkMetadataURL(tokenURL, isLoopback(u.Hostname())); err != nil {
-		return nil, fmt.Errorf("token URL: %w", err)
-	}
-
+// (RFC 6749 §4.4) against tokenURL, by the rules of postTokenForm. No
+// error it returns holds the client secret, in any spelling the server
+// could echo it back in.
+func requestClientCredentialsToken(ctx context.Context, client *http.Client, tokenURL string, treq tokenRequest) (*tokenResponse, error) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if treq.Scope != "" {
 		form.Set("scope", treq.Scope)
@@ -269,13 +261,41 @@ func requestClientCredentialsToken(ctx context.Context, client *http.Client, tok
 	for _, r := range treq.Resources {
 		form.Add("resource", r)
 	}
+	red := newSecretRedactor(treq.ClientSecret)
+	var basic func(*http.Request)
 	switch treq.AuthMethod {
 	case authMethodBasic, "":
+		// RFC 6749 §2.3.1: form-urlencode both before Base64, which
+		// SetBasicAuth alone does not; matters for ':' in the client ID
+		basic = func(req *http.Request) {
+			req.SetBasicAuth(url.QueryEscape(treq.ClientID), url.QueryEscape(treq.ClientSecret))
+		}
 	case authMethodPost:
 		form.Set("client_id", treq.ClientID)
 		form.Set("client_secret", treq.ClientSecret)
 	default:
 		return nil, fmt.Errorf("unsupported client authentication method %q", treq.AuthMethod)
+	}
+	return postTokenForm(ctx, client, tokenURL, form, basic, red)
+}
+
+// postTokenForm POSTs form to the token endpoint tokenURL, authenticated
+// by auth if not nil, and returns the successful response. What the
+// request carries (credentials, a code, a token to exchange) is sent over
+// https, or over http only to a loopback address, and only to tokenURL:
+// redirects are not followed. A successful response must carry an access
+// token of type Bearer, the only kind fed_oidc accepts; a missing
+// token_type is refused too, since RFC 6749 §5.1 requires it. Every error
+// is redacted by red, which knows what the request carried.
+func postTokenForm(ctx context.Context, client *http.Client, tokenURL string, form url.Values, auth func(*http.Request), red *secretRedactor) (_ *tokenResponse, err error) {
+	defer func() { err = red.redactErr(err) }()
+
+	u, err := url.Parse(tokenURL)
+	if err != nil {
+		return nil, fmt.Errorf("parsing token URL: %w", err)
+	}
+	if err := checkMetadataURL(tokenURL, isLoopback(u.Hostname())); err != nil {
+		return nil, fmt.Errorf("token URL: %w", err)
 	}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
@@ -284,10 +304,8 @@ func requestClientCredentialsToken(ctx context.Context, client *http.Client, tok
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	if treq.AuthMethod != authMethodPost {
-		// RFC 6749 §2.3.1: form-urlencode both before Base64, which
-		// SetBasicAuth alone does not; matters for ':' in the client ID
-		req.SetBasicAuth(url.QueryEscape(treq.ClientID), url.QueryEscape(treq.ClientSecret))
+	if auth != nil {
+		auth(req)
 	}
 
 	// A redirect would send the credentials on to a URL the server chose:
@@ -308,7 +326,7 @@ func requestClientCredentialsToken(ctx context.Context, client *http.Client, tok
 	}
 
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		return nil, fmt.Errorf("requesting token: %s: the token endpoint redirects, and credentials are not sent on; give the final URL with --token-url", status)
+		return nil, fmt.Errorf("requesting token: %s: the token endpoint redirects, and credentials are not sent on; give its final URL", status)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, tokenEndpointError(status, body, red)

@@ -34,6 +34,12 @@ type providerMetadata struct {
 	Issuer        string `json:"issuer"`
 	JWKSURI       string `json:"jwks_uri"`
 	TokenEndpoint string `json:"token_endpoint"`
+
+	// For `caddy fed-oidc login`'s authorization code flow.
+	AuthorizationEndpoint         string   `json:"authorization_endpoint,omitempty"`
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported,omitempty"`
+	// RFC 9207: the authorization response names the issuer.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // newHTTPClient returns the client used for discovery, JWKS and token
@@ -176,10 +182,16 @@ func fetchDiscoveryFrom(ctx context.Context, client *http.Client, issuer, locati
 	if err := checkMetadataURL(meta.JWKSURI, allowHTTP); err != nil {
 		return nil, fmt.Errorf("discovery document %s: jwks_uri: %w", docURL, err)
 	}
-	// token_endpoint is optional in discovery; validate it only if present
-	if meta.TokenEndpoint != "" {
-		if err := checkMetadataURL(meta.TokenEndpoint, allowHTTP); err != nil {
-			return nil, fmt.Errorf("discovery document %s: token_endpoint: %w", docURL, err)
+	// the endpoints are optional in discovery; validate them only if present
+	for _, ep := range [...]struct{ name, url string }{
+		{"token_endpoint", meta.TokenEndpoint},
+		{"authorization_endpoint", meta.AuthorizationEndpoint},
+	} {
+		if ep.url == "" {
+			continue
+		}
+		if err := checkMetadataURL(ep.url, allowHTTP); err != nil {
+			return nil, fmt.Errorf("discovery document %s: %s: %w", docURL, ep.name, err)
 		}
 	}
 

@@ -187,6 +187,12 @@ type FedOIDC struct {
 	// http.handlers.fed_oidc.audit whether or not this is set.
 	AuditWebhook *AuditWebhook `json:"audit_webhook,omitempty"`
 
+	// The gateway as OpenFaaS's own issuer: its discovery document, keys
+	// and the token exchange, for clients written for the commercial
+	// gateway (go-sdk, faas-cli invoke) and for `caddy fed-oidc login`.
+	// Needs iam.
+	SystemIssuer *SystemIssuer `json:"system_issuer,omitempty"`
+
 	snap        *atomic.Pointer[snapshot]
 	rules       pathRules
 	credential  *upstreamCredential
@@ -196,6 +202,7 @@ type FedOIDC struct {
 	auditLog    *zap.Logger
 	auditLogged bool // auditLog writes decisions
 	webhook     *auditSink
+	system      *systemIssuer
 	ctx         caddy.Context
 	cancel      context.CancelFunc
 	watchers    *sync.WaitGroup
@@ -292,6 +299,17 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 	if f.MaxBodySize == 0 {
 		f.MaxBodySize = defaultMaxBodySize
 	}
+	if si := f.SystemIssuer; si != nil {
+		si.URL = repl.ReplaceAll(si.URL, "")
+		si.SigningKeyFile = repl.ReplaceAll(si.SigningKeyFile, "")
+		si.PreviousKeyFile = repl.ReplaceAll(si.PreviousKeyFile, "")
+		if si.TokenExpiry == 0 {
+			si.TokenExpiry = caddy.Duration(defaultSystemTokenExpiry)
+		}
+		if si.ReloadInterval == 0 {
+			si.ReloadInterval = caddy.Duration(defaultSystemKeyReload)
+		}
+	}
 	// Check before starting anything, so a bad config starts nothing.
 	if err := f.Validate(); err != nil {
 		return err
@@ -315,12 +333,20 @@ func (f *FedOIDC) Provision(ctx caddy.Context) error {
 		}
 	}
 
+	if f.SystemIssuer != nil {
+		var err error
+		if f.system, err = newSystemIssuer(f.SystemIssuer, f.ClockSkew, f.logger); err != nil {
+			return err
+		}
+	}
 	files, digest, err := f.readIAM()
 	if err != nil {
+		f.closeSystem()
 		return fmt.Errorf("iam: %w", err)
 	}
 	snap, err := f.buildSnapshot(files, digest, nil)
 	if err != nil {
+		f.closeSystem()
 		if f.iamEnabled() {
 			return fmt.Errorf("iam: %w", err)
 		}
@@ -428,6 +454,12 @@ func (f *FedOIDC) Validate() error {
 	if f.AuditWebhook != nil && !f.iamEnabled() {
 		return errors.New("audit_webhook: it sends the decisions of IAM: set iam too")
 	}
+	if err := f.SystemIssuer.validate(); err != nil {
+		return fmt.Errorf("system_issuer: %w", err)
+	}
+	if f.SystemIssuer != nil && !f.iamEnabled() {
+		return errors.New("system_issuer: its tokens carry the policies of IAM roles: set iam too")
+	}
 	if d := time.Duration(f.ClockSkew); d < 0 || d > maxClockSkew {
 		return fmt.Errorf("clock_skew: %v is outside 0 to %v", d, maxClockSkew)
 	}
@@ -475,6 +507,7 @@ func (f *FedOIDC) Cleanup() error {
 	// keep using the verifiers; a stopped source keeps its last keys.
 	f.snap.Load().issuers.release()
 	f.closeAudit()
+	f.closeSystem()
 	return nil
 }
 
@@ -497,6 +530,12 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if r.Method == http.MethodConnect {
 		return f.deny(w, r, http.StatusBadRequest, outcomeBadRequest, "", nil, nil)
 	}
+	// The system issuer's own endpoints need no token.
+	if f.system != nil {
+		if served, err := f.serveSystemIssuer(w, r, upstreamPath); served {
+			return err
+		}
+	}
 	verdict, pathReason := f.rules.classify(upstreamPath)
 	if verdict == pathAmbiguous {
 		return f.deny(w, r, http.StatusBadRequest, outcomeAmbiguousPath, pathReason, nil, nil)
@@ -506,6 +545,10 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	snap := f.snap.Load()
 	token, status, reason := bearerToken(r)
 	if status != 0 {
+		if reason == outcomeMissingToken && f.system != nil && verdict == pathAllowed && !isSystemAPI(upstreamPath) {
+			// An invocation: the realm faas-cli answers with a function token.
+			reason = outcomeMissingFunctionToken
+		}
 		return f.deny(w, r, status, reason, "", nil, nil)
 	}
 	id, err := snap.issuers.verify(r.Context(), token)
@@ -527,7 +570,7 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		ac.decide(f, call, id.rolesIn(snap.set))
 		if !ac.decision.Allowed() && f.enforce {
 			f.audit(ac, http.StatusForbidden)
-			return f.deny(w, r, http.StatusForbidden, outcomeIAMDenied, ac.decision.Reason(), id, nil)
+			return f.deny(w, r, http.StatusForbidden, outcomeIAMDenied, ac.reason(), id, nil)
 		}
 	}
 

@@ -187,7 +187,7 @@ spec:
 `, action, resource)
 }
 
-func writeFile(t *testing.T, name, content string) {
+func writeFile(t testing.TB, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
@@ -629,10 +629,11 @@ func TestAuditReceiverTrouble(t *testing.T) {
 		}
 	}
 	gw.take()
-	// Each site's sender holds at most its queue (4) and the batch in
-	// delivery (2), so nearly all of the 600 events are dropped, and
-	// counted, while no request waited for the receiver.
-	if got := dropped() - before; got < 3*(perSite-6) {
-		t.Errorf("%v events counted as dropped, want at least %d", got, 3*(perSite-6))
+	// Each site's sender holds its queue (4) and the batch in delivery
+	// (2), and takes a new batch only when a delivery gives up (after
+	// its retries, or at once on a refused connection), so most of the
+	// 600 events are dropped, and counted, while no request waited.
+	if got := dropped() - before; got < 3*perSite/2 {
+		t.Errorf("%v events counted as dropped, want at least %d", got, 3*perSite/2)
 	}
 }

@@ -28,6 +28,10 @@ type issuerConfig struct {
 	ClockSkew        caddy.Duration    `json:"clock_skew"`
 	MaxTokenLifetime caddy.Duration    `json:"max_token_lifetime"`
 	Source           keySourceSettings `json:"source"`
+
+	// local is the gateway's own issuer's key source, which the handler
+	// owns; nil for a source shared from the pool.
+	local *keySource
 }
 
 // trustedIssuers are the issuers whose tokens a handler accepts, by their
@@ -65,18 +69,23 @@ func newTrustedIssuers(configs []issuerConfig, maxSize, cacheSize int, keepClaim
 			t.release()
 			return nil, fmt.Errorf("issuer %q is trusted twice", c.Issuer)
 		}
-		keys, release, err := acquireKeySource(c.Source, logger)
-		if err != nil {
-			t.release()
-			return nil, err
+		keys := c.local
+		if keys == nil {
+			var release func()
+			var err error
+			if keys, release, err = acquireKeySource(c.Source, logger); err != nil {
+				t.release()
+				return nil, err
+			}
+			releases = append(releases, release)
 		}
-		releases = append(releases, release)
 		if err := start(keys); err != nil {
 			t.release()
 			return nil, err
 		}
 		v := c.verifier(keys)
 		v.keepClaims = keepClaims
+		v.system = c.local != nil
 		t.byIss[c.Issuer] = v
 		t.list = append(t.list, v)
 	}

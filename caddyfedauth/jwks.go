@@ -214,8 +214,9 @@ type keySource struct {
 	life         context.Context // cancelled when the last user releases it
 	stop         context.CancelFunc
 	issuer       string
-	location     string // where discovery is read: issuer, or a JwtIssuer's issInternal
-	jwksURL      string // configured; otherwise from discovery
+	location     string                 // where discovery is read: issuer, or a JwtIssuer's issInternal
+	jwksURL      string                 // configured; otherwise from discovery
+	load         func() ([]byte, error) // the JWKS of a local issuer, read instead of fetched
 	client       *http.Client
 	logger       atomic.Pointer[zap.Logger]
 	metrics      *issuerMetrics
@@ -353,6 +354,9 @@ func (s *keySource) refresh(ctx context.Context, rateLimited bool) error {
 }
 
 func (s *keySource) fetch(ctx context.Context) error {
+	if s.load != nil {
+		return s.loadLocal()
+	}
 	url, err := s.jwksLocation(ctx)
 	if err != nil {
 		s.fetchFailed("discovery_error", "OIDC discovery failed", err)
@@ -363,6 +367,31 @@ func (s *keySource) fetch(ctx context.Context) error {
 		s.fetchFailed("error", "fetching JWKS failed", err)
 		return err
 	}
+	s.publish(ks, skipped, url)
+	return nil
+}
+
+// loadLocal takes the keys of the gateway's own issuer from load: no
+// HTTP, and every refresh (also one for an unknown kid) reads the files
+// again, so a rotated key is picked up.
+func (s *keySource) loadLocal() error {
+	body, err := s.load()
+	if err != nil {
+		s.fetchFailed("error", "reading the system issuer's keys failed", err)
+		return err
+	}
+	ks, skipped, err := parseKeySet(body, s.keys.Load())
+	if err != nil {
+		s.fetchFailed("error", "reading the system issuer's keys failed", err)
+		return err
+	}
+	s.publish(ks, skipped, "")
+	return nil
+}
+
+// publish makes ks the keys in use, and logs a change between none and
+// some.
+func (s *keySource) publish(ks *keySet, skipped []string, url string) {
 	ks.fetched = s.now()
 	s.metrics.fetch("ok")
 	logger := s.logger.Load()
@@ -382,7 +411,6 @@ func (s *keySource) fetch(ctx context.Context) error {
 			c.Write(zap.String("issuer", s.issuer), zap.String("jwks_url", url), zap.Int("keys", len(ks.all)))
 		}
 	}
-	return nil
 }
 
 // jwksLocation returns the configured JWKS URL, or the one from the

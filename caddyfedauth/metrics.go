@@ -23,21 +23,25 @@ var fedMetrics = struct {
 	iamDecisions *prometheus.CounterVec
 	iamReloads   *prometheus.CounterVec
 	auditEvents  *prometheus.CounterVec
+	exchanges    *prometheus.CounterVec
 }{}
 
 // outcome labels of caddy_fed_oidc_decisions_total. A fixed set, so the
 // metric's cardinality is bounded whatever a client sends.
 const (
-	outcomeAllowed         = "allowed"
-	outcomeMissingToken    = "missing_token"
-	outcomeBadRequest      = "bad_request"
-	outcomeAmbiguousPath   = "ambiguous_path"
-	outcomePathDenied      = "path_denied"
-	outcomeKeysUnavailable = "keys_unavailable"
-	outcomeKeysStale       = "keys_stale"
-	outcomeEarlyData       = "early_data"
-	outcomeIAMDenied       = "iam_denied"  // IAM refused it (403)
-	outcomeIAMRefused      = "iam_refused" // the request could not be decided: 400, 405, 413
+	outcomeAllowed      = "allowed"
+	outcomeMissingToken = "missing_token"
+	// an invocation without a token, with system_issuer: the challenge
+	// makes faas-cli fetch a function token
+	outcomeMissingFunctionToken = "missing_function_token"
+	outcomeBadRequest           = "bad_request"
+	outcomeAmbiguousPath        = "ambiguous_path"
+	outcomePathDenied           = "path_denied"
+	outcomeKeysUnavailable      = "keys_unavailable"
+	outcomeKeysStale            = "keys_stale"
+	outcomeEarlyData            = "early_data"
+	outcomeIAMDenied            = "iam_denied"  // IAM refused it (403)
+	outcomeIAMRefused           = "iam_refused" // the request could not be decided: 400, 405, 413
 )
 
 func initMetrics(registry *prometheus.Registry) error {
@@ -68,6 +72,10 @@ func initMetrics(registry *prometheus.Registry) error {
 			Namespace: ns, Subsystem: sub, Name: "iam_reloads_total",
 			Help: "Reloads of the IAM objects after a change, by result (ok, error).",
 		}, []string{"result"})
+		fedMetrics.exchanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Subsystem: sub, Name: "exchanges_total",
+			Help: "Token exchanges at the system issuer, by kind (access, function) and result (ok, invalid_request, invalid_token, no_policies, invalid_target, unavailable, error).",
+		}, []string{"kind", "result"})
 		fedMetrics.auditEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Subsystem: sub, Name: "audit_events_total",
 			Help: "Audit events for the webhook, by result (sent, failed, dropped).",
@@ -78,7 +86,7 @@ func initMetrics(registry *prometheus.Registry) error {
 	}
 	for _, c := range []prometheus.Collector{
 		fedMetrics.decisions, fedMetrics.jwksFetches, fedMetrics.tokenCache, fedMetrics.verifyTiming,
-		fedMetrics.iamDecisions, fedMetrics.iamReloads, fedMetrics.auditEvents,
+		fedMetrics.iamDecisions, fedMetrics.iamReloads, fedMetrics.auditEvents, fedMetrics.exchanges,
 	} {
 		// Several fed_oidc handlers in one config share the collectors.
 		if err := registry.Register(c); err != nil {

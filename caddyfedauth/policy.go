@@ -33,12 +33,19 @@ type heldRoles struct {
 }
 
 // rolesIn returns the roles the token holds in set, matching them the
-// first time it is seen with this set.
+// first time it is seen with this set. A token of the system issuer holds
+// the policies its policy claim names, as they are in set: role changes
+// apply at the next exchange, policy edits at once.
 func (id *identity) rolesIn(set *iam.Set) *iam.Roles {
 	if h := id.roles.Load(); h != nil && h.set == set {
 		return h.roles
 	}
-	roles := set.MatchRoles(id.claims)
+	var roles *iam.Roles
+	if id.verifier.system {
+		roles = set.MatchPolicies(id.claims)
+	} else {
+		roles = set.MatchRoles(id.claims)
+	}
 	id.roles.Store(&heldRoles{set: set, roles: roles})
 	return roles
 }
@@ -109,6 +116,9 @@ func (f *FedOIDC) compileIAM(files []iam.File) ([]issuerConfig, *iam.Set, error)
 			return nil, nil, err
 		}
 		configs = append(configs, c)
+	}
+	if f.system != nil {
+		configs = append(configs, f.system.config)
 	}
 	if !f.iamEnabled() {
 		return configs, nil, nil

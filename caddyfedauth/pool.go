@@ -25,7 +25,8 @@ var (
 // how they are kept: two handlers with equal settings share one source.
 type keySourceSettings struct {
 	Issuer       string         `json:"issuer"`
-	Location     string         `json:"location,omitempty"` // a JwtIssuer's issInternal
+	Location     string         `json:"location,omitempty"`  // a JwtIssuer's issInternal
+	KeyFiles     []string       `json:"key_files,omitempty"` // the system issuer's, read instead of fetched
 	JWKSURL      string         `json:"jwks_url"`
 	CABundle     string         `json:"ca_bundle"`
 	CADigest     string         `json:"ca_digest"` // a changed bundle under the same name is a new source

@@ -13,11 +13,12 @@ import (
 // redactedMark stands in for every spelling of the secret.
 const redactedMark = "[REDACTED]"
 
-// secretRedactor removes a client secret from text that a token endpoint
-// may have echoed back. Matching the plain secret is not enough: the
-// request carried it form-encoded (client_secret_post) or base64-encoded
-// in a Basic Authorization header, and a server may echo either, decoded
-// or re-encoded. The base64 spellings are matched at every alignment, as
+// secretRedactor removes a client secret, or the codes and tokens a
+// request carried, from text that a token endpoint may have echoed back.
+// Matching the plain secret is not enough: the request carried it
+// form-encoded (client_secret_post) or base64-encoded in a Basic
+// Authorization header, and a server may echo either, decoded or
+// re-encoded. The base64 spellings are matched at every alignment, as
 // GitHub Actions masks secrets, because the secret's characters in
 // base64(id ":" secret) depend on the ID's length. A secret of a few
 // bytes matches often, so more is redacted than needed: never less.
@@ -25,10 +26,21 @@ type secretRedactor struct {
 	spellings []string
 }
 
-func newSecretRedactor(secret string) *secretRedactor {
-	if secret == "" {
-		return &secretRedactor{}
+func newSecretRedactor(secrets ...string) *secretRedactor {
+	var spellings []string
+	for _, secret := range secrets {
+		if secret != "" {
+			spellings = append(spellings, secretSpellings(secret)...)
+		}
 	}
+	// an empty spelling would match everywhere
+	spellings = slices.DeleteFunc(spellings, func(s string) bool { return s == "" })
+	slices.Sort(spellings)
+	return &secretRedactor{spellings: slices.Compact(spellings)}
+}
+
+// secretSpellings are the ways the secret may come back.
+func secretSpellings(secret string) []string {
 	formEncoded := url.QueryEscape(secret) // as in the body, and in the Basic header (RFC 6749 §2.3.1)
 	pathEscaped := url.PathEscape(secret)
 	quoted := strconv.Quote(secret)
@@ -51,10 +63,7 @@ func newSecretRedactor(secret string) *secretRedactor {
 			}
 		}
 	}
-	// an empty spelling would match everywhere
-	spellings = slices.DeleteFunc(spellings, func(s string) bool { return s == "" })
-	slices.Sort(spellings)
-	return &secretRedactor{spellings: slices.Compact(spellings)}
+	return spellings
 }
 
 // base64Infix returns the characters of enc's encoding of s that do not

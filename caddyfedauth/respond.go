@@ -14,7 +14,7 @@ const retryAfterSeconds = "5"
 // challenges are the WWW-Authenticate values (RFC 6750 §3), built once.
 // Descriptions are fixed text: nothing from the request is echoed.
 type challenges struct {
-	missing, invalid, expired, forbidden, badRequest string
+	missing, invalid, expired, forbidden, badRequest, invoke string
 }
 
 func newChallenges(realm string) challenges {
@@ -26,6 +26,9 @@ func newChallenges(realm string) challenges {
 		expired:    base + `, error="invalid_token", error_description="the access token expired"`,
 		forbidden:  base + `, error="insufficient_scope", error_description="the access token does not allow this request"`,
 		badRequest: base + `, error="invalid_request"`,
+		// faas-cli invoke answers this realm by exchanging its token for
+		// a function token and retrying (commands/invoke.go).
+		invoke: `Bearer realm="IAM function invoke"`,
 	}
 }
 
@@ -37,6 +40,8 @@ func (c challenges) write(w http.ResponseWriter, status int, outcome string) {
 		switch outcome {
 		case outcomeMissingToken:
 			h.Set("WWW-Authenticate", c.missing)
+		case outcomeMissingFunctionToken:
+			h.Set("WWW-Authenticate", c.invoke)
 		case reasonExpired:
 			h.Set("WWW-Authenticate", c.expired)
 		default:

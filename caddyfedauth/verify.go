@@ -42,6 +42,7 @@ type identity struct {
 
 	verifier *verifier      // the issuer's, which verified it
 	claims   map[string]any // with keepClaims: strings and arrays of strings only
+	function *functionClaim // a function token's grant (system issuer only)
 	roles    atomic.Pointer[heldRoles]
 }
 
@@ -95,6 +96,11 @@ type verifier struct {
 	// keepClaims keeps every string and string-array claim in the
 	// identity, for IAM conditions.
 	keepClaims bool
+
+	// system marks the gateway's own issuer: its tokens hold the policies
+	// their policy claim names, or, as function tokens, what their
+	// function claim grants.
+	system bool
 }
 
 var (
@@ -259,6 +265,9 @@ func (v *verifier) checkClaims(payload []byte, typ string, now time.Time) (*iden
 	id := &identity{
 		Subject: c.Subject, Issuer: c.Issuer, AuthorizedParty: c.AZP, ClientID: c.ClientID,
 		Audience: c.Audience, Scope: c.Scope, verifier: v, claims: c.Claims,
+	}
+	if v.system {
+		id.function = c.Function
 	}
 	id.placeholders = [...]any{id.Subject, id.Issuer, id.AuthorizedParty, id.ClientID,
 		strings.Join(c.Audience, ","), id.Scope}

@@ -27,6 +27,42 @@ func newStack(t *testing.T) *Stack {
 	return s
 }
 
+// newExampleStack is newStack with the namespaces of the IAM example
+// (IAMObjects): openfaas-fn, staging and dev.
+func newExampleStack(t *testing.T) *Stack {
+	t.Helper()
+	s := newStack(t)
+	s.Namespaces = []string{"openfaas-fn", "staging", "dev"}
+	return s
+}
+
+// failWithCaddyLog returns a check that stops t on an error, showing
+// Caddy's log.
+func failWithCaddyLog(t *testing.T, s *Stack) func(error) {
+	return func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%v\n--- caddy log:\n%s", err, s.Log("caddy"))
+		}
+	}
+}
+
+// exampleSubjects gets tokens of the four subjects of the IAM example
+// (IAMObjects) from the running issuers: the provider's automation and
+// auditor, and CI on main and on a feature branch.
+func exampleSubjects(s *Stack, fatal func(error)) (automation, auditor, ciMain, ciFeature string) {
+	var err error
+	automation, err = s.Token(KeycloakClient)
+	fatal(err)
+	auditor, err = s.Token(Auth0Client, "--audience", Audience)
+	fatal(err)
+	ciMain, err = s.CIToken(CIMainClient)
+	fatal(err)
+	ciFeature, err = s.CIToken(CIFeatureClient)
+	fatal(err)
+	return
+}
+
 var iamClient = &http.Client{Timeout: 10 * time.Second}
 
 // do sends one request with a bearer token (none if empty) and returns

@@ -20,8 +20,7 @@ import (
 // (the provider's Keycloak-shaped one and a GitHub-Actions-shaped CI
 // one), the real faas-cli, and an audit webhook receiver.
 func TestIAM(t *testing.T) {
-	s := newStack(t)
-	s.Namespaces = []string{"openfaas-fn", "staging", "dev"}
+	s := newExampleStack(t)
 	ctx := context.Background()
 	// What IAM changes (audit deliveries, reloads) shows within a few
 	// seconds; a failing case should not wait for the stack's 60 s.
@@ -30,12 +29,7 @@ func TestIAM(t *testing.T) {
 		t.Cleanup(cancel)
 		return c
 	}
-	fatal := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%v\n--- caddy log:\n%s", err, s.Log("caddy"))
-		}
-	}
+	fatal := failWithCaddyLog(t, s)
 
 	const auditSecret = "audit-hmac-secret"
 	receiver, err := StartAuditReceiver(auditSecret)
@@ -65,14 +59,7 @@ func TestIAM(t *testing.T) {
 	fatal(s.StartCIIdP(ctx))
 	fatal(s.StartCaddyWith(ctx, config("enforce", iamDir)))
 
-	automation, err := s.Token(KeycloakClient)
-	fatal(err)
-	auditor, err := s.Token(Auth0Client, "--audience", Audience)
-	fatal(err)
-	ciMain, err := s.CIToken(CIMainClient)
-	fatal(err)
-	ciFeature, err := s.CIToken(CIFeatureClient)
-	fatal(err)
+	automation, auditor, ciMain, ciFeature := exampleSubjects(s, fatal)
 
 	gw := s.IAMURL
 	faas := func(token string, args ...string) (string, error) { return s.FaaSCLI(gw, token, args...) }

@@ -61,6 +61,8 @@ type Stack struct {
 	// openfaas-fn only.
 	Namespaces []string
 
+	faasCLITokens map[string]string // by site, StoreFaaSCLIToken
+
 	mu    sync.Mutex
 	procs []proc
 }
@@ -139,17 +141,39 @@ func New(bin, dir string) (*Stack, error) {
 // uses ./.openfaas in the current directory instead.
 func (s *Stack) FaaSCLIConfig() string { return filepath.Join(s.Dir, "faas-cli") }
 
-// writeFaaSCLIConfig lists our two sites with no stored credential.
-// faas-cli looks a gateway up there on every call and, finding no file
-// or no entry, prints "Failed to lookup auth config"; an entry without
-// credentials makes it send only what --token or -H gives.
+// writeFaaSCLIConfig lists our sites with no stored credential but the
+// tokens StoreFaaSCLIToken saved. faas-cli looks a gateway up there on
+// every call and, finding no file or no entry, prints "Failed to lookup
+// auth config"; an entry without credentials makes it send only what
+// --token or -H gives.
 func (s *Stack) writeFaaSCLIConfig() error {
 	if err := os.MkdirAll(s.FaaSCLIConfig(), 0o700); err != nil {
 		return err
 	}
-	cfg := fmt.Sprintf("# No stored credentials: --token and -H are what faas-cli sends.\nauths:\n- gateway: %s\n- gateway: %s\n- gateway: %s\n",
-		s.SecureURL, s.InvokeURL, s.IAMURL)
+	cfg := "# No stored credentials but oauth2 tokens: --token and -H are what faas-cli sends.\nauths:\n"
+	for _, gw := range []string{s.SecureURL, s.InvokeURL, s.IAMURL} {
+		cfg += "- gateway: " + gw + "\n"
+		if tok := s.faasCLITokens[gw]; tok != "" {
+			cfg += "  auth: oauth2\n  token: " + tok + "\n"
+		}
+	}
 	return os.WriteFile(filepath.Join(s.FaaSCLIConfig(), "config.yml"), []byte(cfg), 0o600)
+}
+
+// StoreFaaSCLIToken saves token in faas-cli's config for one of our
+// sites, as `faas-cli pro auth` and `caddy fed-oidc login` store one (auth
+// type oauth2): faas-cli then sends it with no --token, and faas-cli
+// invoke, which has no --token flag, exchanges it for a function token
+// when the gateway asks. An empty token removes it.
+func (s *Stack) StoreFaaSCLIToken(gateway, token string) error {
+	if gateway != s.SecureURL && gateway != s.InvokeURL && gateway != s.IAMURL {
+		return fmt.Errorf("%s is not one of the stack's sites", gateway)
+	}
+	if s.faasCLITokens == nil {
+		s.faasCLITokens = map[string]string{}
+	}
+	s.faasCLITokens[gateway] = token
+	return s.writeFaaSCLIConfig()
 }
 
 // CACert is the root certificate of Caddy's internal CA, which issued the

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Builds the end-to-end test stack. See e2e/README.md for how to run it.
 #
-#   e2e/stack.sh build <bindir>   build faas-cli, gateway, fakeprovider into
-#                                 <bindir>; npm ci in e2e/idp if needed
+#   e2e/stack.sh build <bindir>   build faas-cli, gateway, fakeprovider and
+#                                 gosdk-e2e into <bindir>; npm ci in e2e/idp
+#                                 if needed
 #   e2e/stack.sh idp              only the npm ci in e2e/idp, if needed
 set -euo pipefail
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOOLS_DIR=$E2E_DIR/tools
 IDP_DIR=$E2E_DIR/idp
+GOSDK_DIR=$E2E_DIR/gosdk
 
 FAAS_CLI_VERSION=0.17.0
 GATEWAY_MODULE=github.com/openfaas/faas/gateway
+GO_SDK_VERSION=v0.2.18 # pinned in gosdk/go.mod; why not v0.2.19: README.md
 
 usage() {
 	echo "usage: $0 build <bindir> | idp" >&2
@@ -78,8 +81,11 @@ build() {
 	echo "stack.sh: building gateway" >&2
 	build_gateway "$bindir"
 
+	echo "stack.sh: building gosdk-e2e (go-sdk $GO_SDK_VERSION)" >&2
+	(cd "$GOSDK_DIR" && go build -o "$bindir/gosdk-e2e" .)
+
 	idp
-	echo "stack.sh: built $bindir/faas-cli $bindir/gateway $bindir/fakeprovider" >&2
+	echo "stack.sh: built $bindir/faas-cli $bindir/gateway $bindir/fakeprovider $bindir/gosdk-e2e" >&2
 }
 
 [ $# -ge 1 ] || usage

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds everything the demo and the end-to-end tests run into bin/:
-# our Caddy, and the pinned faas-cli, OpenFaaS gateway and in-memory
-# provider (e2e/stack.sh, which also installs the IdP's npm packages).
+# our Caddy, and the pinned faas-cli, OpenFaaS gateway, in-memory
+# provider and go-sdk client (e2e/stack.sh, which also installs the IdP's
+# npm packages).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN=${1:-bin}

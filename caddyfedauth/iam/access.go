@@ -118,6 +118,26 @@ func (r *Roles) DecideSomewhere(action Action) Decision {
 	return r.decision(allow, Allowed)
 }
 
+// Resources are the resource patterns, as written, of the Allow
+// statements that apply to the token and grant action, each once: what a
+// function token's permissions carry for Function:Invoke. Deny statements
+// are not reflected; decide with Decide where they matter.
+func (r *Roles) Resources(action Action) []string {
+	slot := slotOf(action)
+	var out []string
+	r.held(func(st *compiledStmt) {
+		if st.deny || st.actions&(1<<slot) == 0 {
+			return
+		}
+		for _, p := range st.resources {
+			if !slices.Contains(out, p.text) {
+				out = append(out, p.text)
+			}
+		}
+	})
+	return out
+}
+
 // VisibleNamespaces filters namespaces to those in which the token holds
 // any action (Access is not empty), as GET /system/namespaces shows them.
 func (r *Roles) VisibleNamespaces(namespaces []string) []string {

@@ -175,3 +175,34 @@ func TestDecideSomewhere(t *testing.T) {
 		t.Error("no roles allow listing namespaces")
 	}
 }
+
+func TestResourcesAndResourceMatches(t *testing.T) {
+	s := compileYAML(t, policyYAML("p", `- {sid: a, action: [Function:Invoke, Function:List], effect: Allow, resource: ['dev:env', 'openfaas-fn:*']}
+- {sid: b, action: 'Function:*', effect: Allow, resource: 'dev:fn-*'}
+- {sid: c, action: Function:List, effect: Allow, resource: 'prod:*'}
+- {sid: d, action: Function:Invoke, effect: Deny, resource: 'dev:fn-secret'}`)+roleYAML("r", "policy: p\n"+everyone))
+	got := s.MatchRoles(claims()).Resources(FunctionInvoke)
+	if want := []string{"dev:env", "openfaas-fn:*", "dev:fn-*"}; !slices.Equal(got, want) {
+		t.Errorf("Resources(Function:Invoke) = %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		pattern  string
+		resource Resource
+		want     bool
+	}{
+		{"dev:env", "dev:env", true},
+		{"dev:env", "dev:env2", false},
+		{"prod:*", "preprod:fn", false},
+		{"prod:*", "prod:fn", true},
+		{"dev:fn-*", "dev:fn-a", true},
+		{"dev:fn-*", "dev:*", false},
+		{"*", "dev:x", true},
+		{"dev:e?v", "dev:env", true},
+		{"dev:[a]", "dev:a", false},
+		{"dev:env", "dev:e*", false},
+	} {
+		if got := ResourceMatches(tc.pattern, tc.resource); got != tc.want {
+			t.Errorf("ResourceMatches(%q, %q) = %v, want %v", tc.pattern, tc.resource, got, tc.want)
+		}
+	}
+}

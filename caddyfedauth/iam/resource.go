@@ -84,3 +84,16 @@ func (p *resourcePattern) match(r resourceRef) bool {
 	}
 	return p.name.match(r.name)
 }
+
+// ResourceMatches says whether a statement resource pattern (as a
+// function token's permissions carry them) covers r, by the rules of
+// statements: anchored, '*' and '?' only. A malformed pattern or resource
+// matches nothing.
+func ResourceMatches(pattern string, r Resource) bool {
+	p, err := parseResourcePattern(pattern)
+	if err != nil {
+		return false
+	}
+	ref, ok := splitResource(r)
+	return ok && p.match(ref)
+}

@@ -1,6 +1,8 @@
 // Test OIDC issuer for the caddy-fedauth end-to-end tests, built on
-// oidc-provider. It only serves the client-credentials grant and always issues
-// JWT access tokens (header typ "at+jwt"). See ../README.md for usage.
+// oidc-provider. Machine clients get the client-credentials grant, always
+// with JWT access tokens (header typ "at+jwt"); people log in through the
+// authorization code flow with PKCE (the "user" shape, oidc-provider's dev
+// login and consent pages: any login and password). See ../README.md.
 //
 // Environment:
 //   IDP_HOST        listen host (default 127.0.0.1)
@@ -24,8 +26,8 @@
 //   { "audiences": ["fed-gw.tenant1", ...],   // allowed Auth0-style audiences
 //     "scopes": ["openfaas"],                 // scopes a token may carry
 //     "clients": [{
-//        "client_id": "...", "client_secret": "...",
-//        "shape": "keycloak" | "auth0" | "ci",
+//        "client_id": "...", "client_secret": "...",   // user: no secret
+//        "shape": "keycloak" | "auth0" | "ci" | "user",
 //        "audience": "...",     // keycloak: aud when none requested (default client_id)
 //                               // auth0: default audience (default none: audience required)
 //                               // ci: default audience (default https://github.com/<owner>,
@@ -38,10 +40,20 @@
 //          "workflow": "deploy", "event_name": "push", "actor": "octocat",
 //          "environment": "..."  // optional; makes sub repo:<repo>:environment:<env>
 //        },
+//        "redirect_uris": [...],// user shape only: loopback redirects (any port,
+//                               // RFC 8252 §7.3; default
+//                               // http://127.0.0.1:31111/oauth/callback)
 //        "token_ttl": 300,      // per-client override of IDP_TOKEN_TTL
 //        "header_typ": "at+jwt",// JWT header typ (Keycloak itself uses "JWT")
 //        "extra_claims": {}     // merged into every access token payload
 //     }] }
+//
+// The user shape is a public native client (faas-cli, `caddy fed-oidc
+// login`): authorization code with PKCE S256 required, no secret, a
+// loopback redirect. The login page takes any login and password; the
+// account's sub is the login, with email <login>@example.com,
+// email_verified, name and preferred_username, in the ID token (aud = the
+// client id) for the scopes openid, email and profile.
 //
 // The ci shape mints GitHub-Actions-shaped tokens (see ciClaims): sub
 // repo:<repository>:ref:<ref>, the job's claims (repository, ref, workflow,
@@ -67,6 +79,7 @@ const DEFAULT_CONFIG = {
     { client_id: 'fed-gw-tenant1', client_secret: 'fed-gw-tenant1-secret', shape: 'keycloak' },
     { client_id: 'fed-gw-tenant2', client_secret: 'fed-gw-tenant2-secret', shape: 'keycloak' },
     { client_id: 'provider-app', client_secret: 'provider-app-secret', shape: 'auth0' },
+    { client_id: 'faas-cli', shape: 'user' },
   ],
 };
 
@@ -75,7 +88,10 @@ const AUD_PREFIX = 'urn:fedauth-e2e:audience:';
 
 const SUPPORTED_ALGS = new Set(['RS256', 'ES256']);
 
-const SHAPES = new Set(['keycloak', 'auth0', 'ci']);
+const SHAPES = new Set(['keycloak', 'auth0', 'ci', 'user']);
+
+// faas-cli pro auth's redirect; any loopback port matches it.
+const DEFAULT_REDIRECT = 'http://127.0.0.1:31111/oauth/callback';
 
 function die(msg) {
   console.error(`idp: ${msg}`);
@@ -95,8 +111,8 @@ function loadConfig() {
 
   const clients = new Map();
   for (const c of cfg.clients) {
-    if (!c.client_id || !c.client_secret) die('every client needs client_id and client_secret');
     const shape = c.shape || 'keycloak';
+    if (!c.client_id || (!c.client_secret && shape !== 'user')) die('every client needs client_id and client_secret');
     if (!SHAPES.has(shape)) die(`client ${c.client_id}: unknown shape ${shape}`);
     const ci = shape === 'ci' ? ciJob(c) : undefined;
     const audience = c.audience ?? { keycloak: c.client_id, ci: ci && `https://github.com/${ci.repository_owner}` }[shape];
@@ -112,6 +128,7 @@ function loadConfig() {
       token_ttl: Number(c.token_ttl || ttl),
       header_typ: c.header_typ || (shape === 'ci' ? 'JWT' : 'at+jwt'),
       extra_claims: c.extra_claims || {},
+      redirect_uris: c.redirect_uris || [DEFAULT_REDIRECT],
     });
   }
   return { ttl, scopes: cfg.scopes || [], clients };
@@ -223,26 +240,57 @@ function buildProvider(issuer, cfg, keys) {
   const staticScopes = new Set(['openid', 'offline_access']);
   let runs = 0;
 
+  const users = [...cfg.clients.values()].some((c) => c.shape === 'user');
   const provider = new Provider(issuer, {
-    clients: [...cfg.clients.values()].map((c) => ({
-      client_id: c.client_id,
-      client_secret: c.client_secret,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      // client_secret_post is accepted as well.
-      token_endpoint_auth_method: 'client_secret_basic',
-    })),
+    clients: [...cfg.clients.values()].map((c) => (c.shape === 'user'
+      ? {
+        // public: PKCE is then required (pkce.required's default)
+        client_id: c.client_id,
+        application_type: 'native',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: c.redirect_uris,
+        token_endpoint_auth_method: 'none',
+      }
+      : {
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        // client_secret_post is accepted as well.
+        token_endpoint_auth_method: 'client_secret_basic',
+      })),
     jwks: { keys: keys.keys },
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+    // the login page's account: any login
+    async findAccount(ctx, sub) {
+      return {
+        accountId: sub,
+        claims: () => ({
+          sub, email: `${sub}@example.com`, email_verified: true, name: sub, preferred_username: sub,
+        }),
+      };
+    },
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username'],
+    },
+    pkce: { required: () => true },
+    // the scopes' claims in the ID token, as Keycloak and Auth0 put them
+    conformIdTokenClaims: false,
     features: {
-      devInteractions: { enabled: false },
+      // the login and consent pages, for the user shape
+      devInteractions: { enabled: users },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource(ctx, client) {
+        defaultResource(ctx, client, oneOf) {
           const c = cfg.clients.get(client.clientId);
+          // a login asks for an ID token, not an API's access token
+          if (c?.shape === 'user') return oneOf;
           if (!c?.audience) {
             // Auth0's answer when no audience is sent and none is configured.
             throw new errors.AccessDenied('No audience parameter was provided, and no default audience has been configured');
@@ -271,7 +319,7 @@ function buildProvider(issuer, cfg, keys) {
       customizers: {
         jwt(ctx, token, jwt) {
           const c = cfg.clients.get(token.clientId);
-          if (!c) return;
+          if (!c || c.shape === 'user') return;
           if (c.shape === 'ci') {
             // GitHub's tokens name no OAuth client, and have nbf.
             delete jwt.payload.client_id;
