@@ -13,40 +13,11 @@ import (
 // http.handlers.fed_oidc.audit and, with audit_webhook, for the webhook.
 // Never the token: only what was decided and on whose claims.
 func (f *FedOIDC) audit(ac *accessCheck, status int) {
-	c := f.auditLog.Check(zapcore.InfoLevel, "decision")
-	if c == nil && f.webhook == nil {
-		return
-	}
-	if c != nil {
-		d := ac.decision
-		fields := make([]zap.Field, 0, 18) // one allocation for all of them
-		fields = append(fields,
-			zap.Time("started", ac.started),
-			zap.String("request_id", ac.requestID),
-			zap.String("decision", d.Outcome.String()),
-			zap.Bool("enforced", f.enforce),
-			zap.Int("status", status),
-			zap.String("method", ac.r.Method),
-			zap.String("path", ac.path),
-			zap.String("remote_ip", ac.r.RemoteAddr),
-			zap.String("iss", ac.id.Issuer),
-			zap.String("sub", ac.id.Subject),
-			zap.String("azp", ac.id.AuthorizedParty),
-			zap.String("client_id", ac.id.ClientID),
-		)
-		if fi := ac.id.fedIssuer(); fi != "" {
-			fields = append(fields, zap.String("fed_iss", fi))
+	if f.auditLogged {
+		if c := f.auditLog.Check(zapcore.InfoLevel, "decision"); c != nil {
+			ac.status = status
+			c.Write(zap.Inline(ac))
 		}
-		if ac.refused != nil {
-			fields = append(fields, zap.String("reason", ac.refused.Reason))
-		} else {
-			fields = append(fields,
-				zap.String("action", string(ac.call.Action)),
-				zap.String("resource", string(ac.call.Resource)),
-				zap.String("role", d.Role), zap.String("policy", d.Policy), zap.String("sid", d.Sid),
-				zap.String("reason", ac.reason()))
-		}
-		c.Write(fields...)
 	}
 	f.sendAudit(ac, status)
 }
@@ -57,6 +28,39 @@ func (ac *accessCheck) reason() string {
 		return "denied: outside the function token's audience or permissions"
 	}
 	return ac.decision.Reason()
+}
+
+// MarshalLogObject writes the fields of the audit log entry straight to
+// the encoder (zap.Inline): no slice of zap.Field is built for each
+// decision.
+func (ac *accessCheck) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	d := ac.decision
+	enc.AddTime("started", ac.started)
+	enc.AddString("request_id", ac.requestID)
+	enc.AddString("decision", d.Outcome.String())
+	enc.AddBool("enforced", ac.enforced)
+	enc.AddInt64("status", int64(ac.status))
+	enc.AddString("method", ac.r.Method)
+	enc.AddString("path", ac.path)
+	enc.AddString("remote_ip", ac.r.RemoteAddr)
+	enc.AddString("iss", ac.id.Issuer)
+	enc.AddString("sub", ac.id.Subject)
+	enc.AddString("azp", ac.id.AuthorizedParty)
+	enc.AddString("client_id", ac.id.ClientID)
+	if fi := ac.id.fedIssuer(); fi != "" {
+		enc.AddString("fed_iss", fi)
+	}
+	if ac.refused != nil {
+		enc.AddString("reason", ac.refused.Reason)
+		return nil
+	}
+	enc.AddString("action", string(ac.call.Action))
+	enc.AddString("resource", string(ac.call.Resource))
+	enc.AddString("role", d.Role)
+	enc.AddString("policy", d.Policy)
+	enc.AddString("sid", d.Sid)
+	enc.AddString("reason", ac.reason())
+	return nil
 }
 
 // requestID is the request's {http.request.uuid}, the id Caddy's access

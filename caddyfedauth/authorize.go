@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
@@ -38,12 +37,17 @@ type accessCheck struct {
 	// first use, in the request's variables, which reverse_proxy's dialer
 	// may still read after the answer.
 	requestID string
+
+	// For the audit log entry (MarshalLogObject): iam_mode enforce, and
+	// the status answered.
+	enforced bool
+	status   int
 }
 
 // newAccessCheck starts the check of r, whose escaped path is path.
 func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity, path string) *accessCheck {
-	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id}
-	if f.webhook != nil || f.auditLog.Core().Enabled(zapcore.InfoLevel) {
+	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id, enforced: f.enforce}
+	if f.webhook != nil || f.auditLogged {
 		ac.requestID = requestID(r)
 	}
 	return ac

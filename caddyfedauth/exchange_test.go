@@ -20,6 +20,9 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -188,6 +191,21 @@ func TestSystemIssuer(t *testing.T) {
 		}
 		if aud := fmt.Sprint(c["aud"]); aud != systemURL && aud != "["+systemURL+"]" {
 			t.Errorf("aud %v", c["aud"])
+		}
+	})
+
+	t.Run("audit names the original issuer", func(t *testing.T) {
+		core, logs := observer.New(zap.InfoLevel)
+		f.useLogger(zap.New(core))
+		defer f.useLogger(zap.NewNop())
+		call(t, f, "GET", "/system/functions?namespace=dev", "Bearer "+access, nil)
+		entries := logs.FilterMessage("decision").All()
+		if len(entries) != 1 {
+			t.Fatalf("%d audit entries", len(entries))
+		}
+		m := entries[0].ContextMap()
+		if m["sub"] != "fed:client-123" || m["iss"] != systemURL || m["fed_iss"] != ti.URL() || m["policy"] != "dev-invoke" {
+			t.Errorf("audit entry %v", m)
 		}
 	})
 

@@ -193,18 +193,19 @@ type FedOIDC struct {
 	// Needs iam.
 	SystemIssuer *SystemIssuer `json:"system_issuer,omitempty"`
 
-	snap       *atomic.Pointer[snapshot]
-	rules      pathRules
-	credential *upstreamCredential
-	challenge  challenges
-	iamMetrics *iamMetrics
-	enforce    bool
-	auditLog   *zap.Logger
-	webhook    *auditSink
-	system     *systemIssuer
-	ctx        caddy.Context
-	cancel     context.CancelFunc
-	watchers   *sync.WaitGroup
+	snap        *atomic.Pointer[snapshot]
+	rules       pathRules
+	credential  *upstreamCredential
+	challenge   challenges
+	iamMetrics  *iamMetrics
+	enforce     bool
+	auditLog    *zap.Logger
+	auditLogged bool // auditLog writes decisions
+	webhook     *auditSink
+	system      *systemIssuer
+	ctx         caddy.Context
+	cancel      context.CancelFunc
+	watchers    *sync.WaitGroup
 	// unwatch gives back the IAM watcher's place in watchers if the
 	// config never started it (`caddy validate`), so Cleanup returns.
 	unwatch func()
@@ -400,6 +401,10 @@ func (f *FedOIDC) startBackground(ctx caddy.Context, life context.Context) error
 func (f *FedOIDC) useLogger(logger *zap.Logger) {
 	f.logger = logger
 	f.auditLog = logger.Named("audit")
+	// Caddy's log config is fixed for as long as the handler is
+	// provisioned. A log that excludes the audit logger by name still
+	// says its level is enabled; only Check tells.
+	f.auditLogged = f.auditLog.Check(zapcore.InfoLevel, "decision") != nil
 }
 
 // flatIssuerConfig is the verifier config of the flat issuer options.

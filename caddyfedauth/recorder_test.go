@@ -128,7 +128,7 @@ func TestAuditKeepsTheStatusAnswered(t *testing.T) {
 	k := ti.addKey(t, "k", "RS256", "rsa2048")
 	f := benchHandler(t, ti, true)
 	core, logs := observer.New(zapcore.InfoLevel)
-	f.auditLog = zap.New(core)
+	f.useLogger(zap.New(core))
 	created := caddyhttp.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {
 		w.WriteHeader(http.StatusCreated)
 		return nil

@@ -63,10 +63,10 @@ func loopbackURL(port int, path string) string {
 
 // startCaddy writes the Caddyfile and credential files into dir and
 // starts `caddy run` on it. With withAdmin the admin API listens on a
-// loopback port so a CPU profile can be taken. With auditLog the IAM
-// site's audit lines are logged at INFO, as Caddy's default logging has
-// them, to a file in dir.
-func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin, auditLog bool) (*caddyProc, error) {
+// loopback port so a CPU profile can be taken. auditLog says where the
+// IAM site's audit lines go, at INFO, Caddy's default level: stderr (the
+// Caddy log file of dir), a file of its own in dir, or nowhere (off).
+func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin bool, auditLog string) (*caddyProc, error) {
 	ports, err := e2e.FreePorts(5)
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func startCaddy(ctx context.Context, bin, dir, issuerURL string, withAdmin, audi
 	return c, nil
 }
 
-func writeCaddyConfig(dir, issuerURL string, c *caddyProc, auditLog bool) (string, error) {
+func writeCaddyConfig(dir, issuerURL string, c *caddyProc, auditLog string) (string, error) {
 	userFile, passFile := filepath.Join(dir, "basic-auth-user"), filepath.Join(dir, "basic-auth-password")
 	for name, val := range map[string]string{userFile: gatewayUser, passFile: gatewayPass} {
 		if err := os.WriteFile(name, []byte(val+"\n"), 0o600); err != nil {
@@ -124,8 +124,11 @@ func writeCaddyConfig(dir, issuerURL string, c *caddyProc, auditLog bool) (strin
 		admin = "admin 127.0.0.1:" + strconv.Itoa(c.admin)
 	}
 	audit := ""
-	if auditLog {
-		audit = fmt.Sprintf(auditLogTemplate, filepath.Join(dir, auditLogFile))
+	switch auditLog {
+	case auditStderr:
+		audit = fmt.Sprintf(auditLogTemplate, "stderr")
+	case auditFile:
+		audit = fmt.Sprintf(auditLogTemplate, "file "+filepath.Join(dir, auditLogFile))
 	}
 	cfg := fmt.Sprintf(caddyfileTemplate, admin, audit, c.upstream, functionsBody, c.plain, c.upstream,
 		c.fed, issuerURL, tokenAudience, userFile, passFile, c.upstream,
@@ -194,9 +197,10 @@ const caddyfileTemplate = `{
 `
 
 // auditLogTemplate logs one line per IAM decision at INFO, Caddy's
-// default level, in Caddy's default format for a non-terminal (JSON).
+// default level, in Caddy's default format for a non-terminal (JSON), to
+// the output given.
 const auditLogTemplate = `	log audit {
-		output file %s
+		output %s
 		format json
 		level INFO
 		include http.handlers.fed_oidc.audit

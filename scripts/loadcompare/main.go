@@ -12,7 +12,7 @@
 //   - fed-reused:  fed_oidc, one token for every request (token cache hits)
 //   - fed-iam:     fed_oidc with IAM (internal/iamfixture: the seed's
 //     staging-rw and 100 team roles and policies), one token granted the
-//     list, each decision's audit line logged at INFO (-iam-audit-log)
+//     list, each decision's audit line logged at INFO to stderr (-iam-audit-log)
 //   - fed-fresh:   fed_oidc, a never-seen token per request (full verification)
 //   - plain-put:   reverse_proxy only, PUT /system/functions with a 4 KiB
 //     deploy body naming namespace staging
@@ -24,7 +24,7 @@
 //
 // The scenarios are interleaved and repeated (-rounds) so that background
 // noise hits all of them alike; the report shows each round and the
-// median. Targets are printed as PASS/MISS but never fail the run: only
+// median, and each comparison also as the median of its per-round ratios. Targets are printed as PASS/MISS but never fail the run: only
 // request errors or a setup failure make the exit status non-zero.
 //
 // All traffic stays on 127.0.0.1. Usage, normally through scripts/load.sh:
@@ -55,6 +55,13 @@ const (
 	scenarioFedIAMPut = "fed-iam-put"
 )
 
+// Where the audit lines go (-iam-audit-log).
+const (
+	auditStderr = "stderr"
+	auditFile   = "file"
+	auditOff    = "off"
+)
+
 var allScenarios = []string{scenarioPlain, scenarioFedReused, scenarioFedIAM, scenarioFedFresh, scenarioPlainPut, scenarioFedIAMPut}
 
 // maxTokenWindow bounds warm-up plus duration: the pool for a fed-fresh
@@ -70,7 +77,7 @@ type options struct {
 	Rounds           int           `json:"rounds"`
 	FreshPool        int           `json:"fresh_pool"`
 	Scenarios        []string      `json:"scenarios"`
-	AuditLog         bool          `json:"iam_audit_log"`
+	AuditLog         string        `json:"iam_audit_log"`
 	JSONOut          string        `json:"json_out,omitempty"`
 	ProfileDir       string        `json:"profile_dir,omitempty"`
 	ProfileScenarios []string      `json:"profile_scenarios,omitempty"`
@@ -88,7 +95,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.Rounds, "rounds", 2, "times the scenario sequence is repeated; the report gives the median")
 	fs.IntVar(&o.FreshPool, "fresh-pool", 200000, "most distinct tokens minted for one fed-fresh run (fewer when fed-reused's rate shows fewer will do); a run that uses them all stops early and says so")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run")
-	fs.BoolVar(&o.AuditLog, "iam-audit-log", true, "log the IAM site's audit line per decision (logger http.handlers.fed_oidc.audit) at INFO, Caddy's default level, to a file; false leaves it out, as a log config excluding that logger does")
+	fs.StringVar(&o.AuditLog, "iam-audit-log", auditStderr, "where the IAM site's audit line per decision (logger http.handlers.fed_oidc.audit) goes, at INFO, Caddy's default level: stderr (Caddy's default output), file (a log of its own, as the README's example has it), or off (as a log config excluding that logger has it)")
 	fs.StringVar(&o.JSONOut, "json", "", "also write the results to this JSON file")
 	fs.StringVar(&o.ProfileDir, "profile", "", "enable Caddy's admin API on loopback and save a CPU profile of one scenario run (round 1) into this directory")
 	fs.StringVar(&profiled, "profile-scenario", scenarioFedReused, "comma-separated scenarios to profile with -profile")
@@ -123,6 +130,8 @@ func (o *options) validate() error {
 	case o.FreshPool < o.Workers || o.FreshPool > 1000000:
 		// Each token is about 500 bytes in memory; a million is plenty.
 		return errors.New("-fresh-pool must be between -workers and 1000000")
+	case !slices.Contains([]string{auditStderr, auditFile, auditOff}, o.AuditLog):
+		return errors.New("-iam-audit-log must be stderr, file or off")
 	case o.ProfileSeconds < 1:
 		return errors.New("-profile-seconds must be at least 1")
 	}

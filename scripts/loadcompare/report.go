@@ -94,7 +94,7 @@ func printSetup(w io.Writer, m machine, o options) {
 	fmt.Fprintf(w, "machine: nproc=%d GOMAXPROCS=%d cpu=%q kernel=%s %s loadavg=%q\n",
 		m.NumCPU, m.GOMAXPROCS, m.CPUModel, m.Kernel, m.OS, m.LoadAvg)
 	fmt.Fprintf(w, "go: loadcompare %s, caddy built with %s\n", m.GoVersion, m.CaddyGo)
-	fmt.Fprintf(w, "flags: -caddy %s -workers %d -duration %v -warmup %v -rounds %d -fresh-pool %d -scenarios %s -iam-audit-log=%v",
+	fmt.Fprintf(w, "flags: -caddy %s -workers %d -duration %v -warmup %v -rounds %d -fresh-pool %d -scenarios %s -iam-audit-log %s",
 		o.CaddyBin, o.Workers, o.Duration, o.Warmup, o.Rounds, o.FreshPool, strings.Join(o.Scenarios, ","), o.AuditLog)
 	if o.ProfileDir != "" {
 		fmt.Fprintf(w, " -profile %s -profile-scenario %s -profile-seconds %d", o.ProfileDir, strings.Join(o.ProfileScenarios, ","), o.ProfileSeconds)
@@ -172,6 +172,7 @@ type comparison struct {
 	Scenario        string  `json:"scenario"`
 	Baseline        string  `json:"baseline"`
 	ThroughputRatio float64 `json:"throughput_ratio"`
+	PairedRatio     float64 `json:"paired_throughput_ratio"` // see pairedRatio
 	AddedP99Ms      float64 `json:"added_p99_ms"`
 	RatioTarget     string  `json:"ratio_target,omitempty"`
 	RatioPass       *bool   `json:"ratio_pass,omitempty"`
@@ -204,10 +205,32 @@ func summarize(o options, m machine, runs []runResult) summary {
 	for _, name := range o.Scenarios {
 		plain, ok := byName[baselines[name]]
 		if ok && plain.Throughput > 0 {
-			s.Comparisons = append(s.Comparisons, compare(plain, byName[name]))
+			c := compare(plain, byName[name])
+			c.PairedRatio = pairedRatio(runs, plain.Scenario, name)
+			s.Comparisons = append(s.Comparisons, c)
 		}
 	}
 	return s
+}
+
+// pairedRatio is the median over the rounds of fed's throughput over
+// plain's in the same round. Runs of one round are back to back, so a
+// burst of other work on the machine tends to hit both or neither; the
+// ratio of the medians can pair a disturbed run with a quiet one.
+func pairedRatio(runs []runResult, plain, fed string) float64 {
+	byRound := map[int]float64{}
+	for _, r := range runs {
+		if r.Scenario == plain && r.Throughput > 0 {
+			byRound[r.Round] = r.Throughput
+		}
+	}
+	var ratios []float64
+	for _, r := range runs {
+		if p, ok := byRound[r.Round]; ok && r.Scenario == fed {
+			ratios = append(ratios, r.Throughput/p)
+		}
+	}
+	return median(ratios)
 }
 
 func medianOf(name string, runs []runResult) scenarioMedian {
@@ -295,7 +318,7 @@ func printReport(w io.Writer, s summary) {
 	}
 	fmt.Fprintln(w, "\nagainst plain reverse_proxy (targets are measurements, not assertions):")
 	for _, c := range s.Comparisons {
-		ratio := fmt.Sprintf("  %-11s throughput %.3fx %s", c.Scenario, c.ThroughputRatio, c.Baseline)
+		ratio := fmt.Sprintf("  %-11s throughput %.3fx %s (per round: %.3fx)", c.Scenario, c.ThroughputRatio, c.Baseline, c.PairedRatio)
 		if c.RatioPass != nil {
 			ratio += fmt.Sprintf("   target %s: %s", c.RatioTarget, verdict(*c.RatioPass))
 		}
