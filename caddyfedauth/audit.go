@@ -13,13 +13,33 @@ import (
 // http.handlers.fed_oidc.audit and, with audit_webhook, for the webhook.
 // Never the token: only what was decided and on whose claims.
 func (f *FedOIDC) audit(ac *accessCheck, status int) {
-	if f.auditLogged {
-		if c := f.auditLog.Check(zapcore.InfoLevel, "decision"); c != nil {
+	f.takeRequestID(ac) // a refusal: nothing went upstream
+	if lvl := ac.logLevel(); f.auditWrites(lvl) {
+		if c := f.auditLog.Check(lvl, "decision"); c != nil {
 			ac.status = status
 			c.Write(zap.Inline(ac))
 		}
 	}
 	f.sendAudit(ac, status)
+}
+
+// logLevel is the level of ac's audit entry: debug for an allowed read
+// (GET, HEAD), which the commercial gateway does not audit by default
+// and which is most of the traffic; info for every other decision:
+// changes, invocations, denials and requests that could not be decided.
+func (ac *accessCheck) logLevel() zapcore.Level {
+	if ac.decision.Allowed() && (ac.r.Method == http.MethodGet || ac.r.Method == http.MethodHead) {
+		return zapcore.DebugLevel
+	}
+	return zapcore.InfoLevel
+}
+
+// auditWrites says whether the audit log writes entries at lvl.
+func (f *FedOIDC) auditWrites(lvl zapcore.Level) bool {
+	if lvl == zapcore.DebugLevel {
+		return f.auditDebug
+	}
+	return f.auditInfo
 }
 
 // reason says in words what decided.

@@ -46,11 +46,17 @@ type accessCheck struct {
 
 // newAccessCheck starts the check of r, whose escaped path is path.
 func (f *FedOIDC) newAccessCheck(r *http.Request, id *identity, path string) *accessCheck {
-	ac := &accessCheck{started: time.Now(), r: r, path: path, id: id, enforced: f.enforce}
-	if f.webhook != nil || f.auditLogged {
-		ac.requestID = requestID(r)
+	return &accessCheck{started: time.Now(), r: r, path: path, id: id, enforced: f.enforce}
+}
+
+// takeRequestID takes the request's id for its audit entry or webhook
+// event, if either will be written. Call it before the request goes on:
+// Caddy makes the id on first use, in the request's variables, which
+// reverse_proxy's dialer may still read after the answer.
+func (f *FedOIDC) takeRequestID(ac *accessCheck) {
+	if ac.requestID == "" && (f.webhook != nil || f.auditWrites(ac.logLevel())) {
+		ac.requestID = requestID(ac.r)
 	}
-	return ac
 }
 
 // mapRequest reads what the request asks for (routes.Map), the body only

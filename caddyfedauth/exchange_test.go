@@ -195,7 +195,7 @@ func TestSystemIssuer(t *testing.T) {
 	})
 
 	t.Run("audit names the original issuer", func(t *testing.T) {
-		core, logs := observer.New(zap.InfoLevel)
+		core, logs := observer.New(zap.DebugLevel) // an allowed read is logged at debug
 		f.useLogger(zap.New(core))
 		defer f.useLogger(zap.NewNop())
 		call(t, f, "GET", "/system/functions?namespace=dev", "Bearer "+access, nil)

@@ -200,7 +200,8 @@ type FedOIDC struct {
 	iamMetrics  *iamMetrics
 	enforce     bool
 	auditLog    *zap.Logger
-	auditLogged bool // auditLog writes decisions
+	auditInfo   bool // auditLog writes entries at info: changes, invocations, denials
+	auditDebug  bool // and at debug: allowed reads
 	webhook     *auditSink
 	system      *systemIssuer
 	ctx         caddy.Context
@@ -404,7 +405,8 @@ func (f *FedOIDC) useLogger(logger *zap.Logger) {
 	// Caddy's log config is fixed for as long as the handler is
 	// provisioned. A log that excludes the audit logger by name still
 	// says its level is enabled; only Check tells.
-	f.auditLogged = f.auditLog.Check(zapcore.InfoLevel, "decision") != nil
+	f.auditInfo = f.auditLog.Check(zapcore.InfoLevel, "decision") != nil
+	f.auditDebug = f.auditLog.Check(zapcore.DebugLevel, "decision") != nil
 }
 
 // flatIssuerConfig is the verifier config of the flat issuer options.
@@ -597,6 +599,7 @@ func (f *FedOIDC) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if ac == nil {
 		return next.ServeHTTP(w, r)
 	}
+	f.takeRequestID(ac)
 	status, err = f.forward(w, r, next, ac)
 	f.audit(ac, status)
 	return err

@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -77,6 +81,21 @@ func TestIAMInlineObjects(t *testing.T) {
 			t.Errorf("%s: %d (forwarded %v), want %d", tc.target, status, forwarded, tc.status)
 		}
 	}
+	// Allowed reads are audited at debug, everything else at info.
+	core, logs := observer.New(zapcore.DebugLevel)
+	f.useLogger(zap.New(core))
+	for _, target := range []string{"/system/functions?namespace=dev", "/system/functions?namespace=prod"} {
+		serve(t, &f, "GET", target, tok, "")
+	}
+	serve(t, &f, "PUT", "/system/functions", tok, `{"service":"x","namespace":"dev"}`)
+	var levels []string
+	for _, e := range logs.FilterMessage("decision").All() {
+		levels = append(levels, e.Level.String()+" "+e.ContextMap()["decision"].(string))
+	}
+	if want := []string{"debug allowed", "info denied_no_match", "info denied_no_match"}; fmt.Sprint(levels) != fmt.Sprint(want) {
+		t.Errorf("audit entries %q, want %q", levels, want)
+	}
+	f.useLogger(zap.NewNop())
 	other := ti.token(t, key, ti.claims("fed-gw.tenant1"))
 	if status, _ := serve(t, &f, "GET", "/system/functions?namespace=dev", other, ""); status != 401 {
 		t.Errorf("a token for another audience: %d, want 401", status)
