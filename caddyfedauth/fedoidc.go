@@ -193,20 +193,20 @@ type FedOIDC struct {
 	// Needs iam.
 	SystemIssuer *SystemIssuer `json:"system_issuer,omitempty"`
 
-	snap        *atomic.Pointer[snapshot]
-	rules       pathRules
-	credential  *upstreamCredential
-	challenge   challenges
-	iamMetrics  *iamMetrics
-	enforce     bool
-	auditLog    *zap.Logger
-	auditInfo   bool // auditLog writes entries at info: changes, invocations, denials
-	auditDebug  bool // and at debug: allowed reads
-	webhook     *auditSink
-	system      *systemIssuer
-	ctx         caddy.Context
-	cancel      context.CancelFunc
-	watchers    *sync.WaitGroup
+	snap       *atomic.Pointer[snapshot]
+	rules      pathRules
+	credential *upstreamCredential
+	challenge  challenges
+	iamMetrics *iamMetrics
+	enforce    bool
+	auditLog   *zap.Logger
+	auditInfo  bool // auditLog writes entries at info: changes, invocations, denials
+	auditDebug bool // and at debug: allowed reads
+	webhook    *auditSink
+	system     *systemIssuer
+	ctx        caddy.Context
+	cancel     context.CancelFunc
+	watchers   *sync.WaitGroup
 	// unwatch gives back the IAM watcher's place in watchers if the
 	// config never started it (`caddy validate`), so Cleanup returns.
 	unwatch func()
