@@ -2,7 +2,6 @@ package caddyfedauth
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -167,11 +166,7 @@ func (f *FedOIDC) tokenExpiry(set *iam.Set, iss string) time.Duration {
 // kept exact: what the access token copies. The payload was held to the
 // strict reading when verified, so encoding/json reads it the same way.
 func payloadClaims(token string) (map[string]any, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return nil, errors.New("not a compact JWS")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	b, err := payloadSegment(token)
 	if err != nil {
 		return nil, err
 	}

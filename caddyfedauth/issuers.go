@@ -225,14 +225,9 @@ func (t *trustedIssuers) verify(ctx context.Context, token string) (*identity, e
 // signature holds. The payload is decoded strictly here already, so a
 // token with two readings of iss is refused before it can choose.
 func (t *trustedIssuers) pick(token string) (*verifier, error) {
-	_, rest, _ := strings.Cut(token, ".")
-	enc, _, ok := strings.Cut(rest, ".")
-	if !ok {
-		return nil, refuse(reasonMalformed, errors.New("not a compact JWS"))
-	}
-	payload, err := base64.RawURLEncoding.Strict().DecodeString(enc)
+	payload, err := payloadSegment(token)
 	if err != nil {
-		return nil, refuse(reasonMalformed, fmt.Errorf("payload encoding: %w", err))
+		return nil, refuse(reasonMalformed, err)
 	}
 	c, err := decodeClaims(payload, false)
 	if err != nil {
@@ -251,4 +246,18 @@ func (t *trustedIssuers) metricsFor(id *identity) *issuerMetrics {
 		return id.verifier.metrics
 	}
 	return t.metrics
+}
+
+// payloadSegment decodes the payload of a compact JWS, not verified.
+func payloadSegment(token string) ([]byte, error) {
+	_, rest, _ := strings.Cut(token, ".")
+	enc, _, ok := strings.Cut(rest, ".")
+	if !ok {
+		return nil, errors.New("not a compact JWS")
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(enc)
+	if err != nil {
+		return nil, fmt.Errorf("payload encoding: %w", err)
+	}
+	return b, nil
 }

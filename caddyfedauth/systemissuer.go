@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,7 +68,7 @@ func (s *SystemIssuer) validate() error {
 	if err := checkEndpointURL(s.URL); err != nil {
 		return fmt.Errorf("url: %w", err)
 	}
-	if u, _ := url.Parse(s.URL); u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
+	if u, err := url.Parse(s.URL); err != nil || u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("url: %q must be an origin, such as https://gw.example.com, without a path", s.URL)
 	}
 	if s.SigningKeyFile == "" {
@@ -95,9 +96,8 @@ type systemIssuer struct {
 // error naming it, and makes the key source that reads them again.
 func newSystemIssuer(c *SystemIssuer, skew caddy.Duration, logger *zap.Logger) (*systemIssuer, error) {
 	s := &systemIssuer{
-		url:       trimSlash(c.URL),
+		url:       strings.TrimSuffix(c.URL, "/"),
 		expiry:    time.Duration(c.TokenExpiry),
-		discovery: nil,
 		load:      func() (*sysissuer.Keys, error) { return sysissuer.LoadKeys(c.SigningKeyFile, c.PreviousKeyFile) },
 	}
 	s.discovery = sysissuer.Discovery(s.url)
@@ -135,13 +135,6 @@ func newSystemIssuer(c *SystemIssuer, skew caddy.Duration, logger *zap.Logger) (
 		ClockSkew: skew, Source: settings, local: s.source,
 	}
 	return s, nil
-}
-
-func trimSlash(u string) string {
-	if len(u) > 0 && u[len(u)-1] == '/' {
-		return u[:len(u)-1]
-	}
-	return u
 }
 
 // serveSystemIssuer answers the system issuer's endpoints, which need no

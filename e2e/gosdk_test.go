@@ -2,12 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -227,20 +222,12 @@ func audiences(aud any) []string {
 	return nil
 }
 
-// writeSigningKey writes a new P-256 key into dir as openssl ecparam
-// -genkey writes it (PEM "EC PRIVATE KEY") and returns its path.
+// writeSigningKey writes a new P-256 key into dir (writeP256Key) and
+// returns its path.
 func writeSigningKey(t *testing.T, dir string) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
 	file := filepath.Join(dir, "issuer.key")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := writeP256Key(file); err != nil {
 		t.Fatal(err)
 	}
 	return file
