@@ -96,9 +96,9 @@ type systemIssuer struct {
 // error naming it, and makes the key source that reads them again.
 func newSystemIssuer(c *SystemIssuer, skew caddy.Duration, logger *zap.Logger) (*systemIssuer, error) {
 	s := &systemIssuer{
-		url:       strings.TrimSuffix(c.URL, "/"),
-		expiry:    time.Duration(c.TokenExpiry),
-		load:      func() (*sysissuer.Keys, error) { return sysissuer.LoadKeys(c.SigningKeyFile, c.PreviousKeyFile) },
+		url:    strings.TrimSuffix(c.URL, "/"),
+		expiry: time.Duration(c.TokenExpiry),
+		load:   func() (*sysissuer.Keys, error) { return sysissuer.LoadKeys(c.SigningKeyFile, c.PreviousKeyFile) },
 	}
 	s.discovery = sysissuer.Discovery(s.url)
 	k, err := s.load()
